@@ -1,0 +1,1 @@
+"""Thin Faust agents, the request pipeline, and the scheduling and routing logic they use."""

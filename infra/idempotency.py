@@ -1,0 +1,76 @@
+"""Remembers answered requests in Redis so a redelivered request is answered again without a new call."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from schemas.config import RedisSettings
+
+__all__ = ["IdempotencyStore", "NullIdempotencyStore", "RedisIdempotencyStore"]
+
+log = logging.getLogger(__name__)
+
+
+class IdempotencyStore(Protocol):
+    async def get(self, request_id: str) -> bytes | None: ...
+
+    async def put(self, request_id: str, response: bytes) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class NullIdempotencyStore:
+    """Remembers nothing (library mode without Redis, or Redis disabled)."""
+
+    async def get(self, request_id: str) -> bytes | None:
+        return None
+
+    async def put(self, request_id: str, response: bytes) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisIdempotencyStore:
+    """``SET key response EX ttl``; Redis failures degrade to "not remembered" (logged, never raised)."""
+
+    def __init__(self, settings: RedisSettings, client: aioredis.Redis | None = None) -> None:
+        self._settings = settings
+        self._redis = client or aioredis.Redis.from_url(
+            settings.url, socket_timeout=settings.socket_timeout_s, socket_connect_timeout=settings.socket_timeout_s
+        )
+        self._last_warning = 0.0
+        self.errors = 0
+
+    def _key(self, request_id: str) -> str:
+        return f"{self._settings.key_prefix}done:{request_id}"
+
+    def _degraded(self, exc: Exception) -> None:
+        self.errors += 1
+        now = time.monotonic()
+        if now - self._last_warning > 10:
+            self._last_warning = now
+            log.warning("redis unavailable, idempotency records skipped: %s", exc)
+
+    async def get(self, request_id: str) -> bytes | None:
+        try:
+            value = await self._redis.get(self._key(request_id))
+        except (RedisError, OSError) as exc:
+            self._degraded(exc)
+            return None
+        return value if isinstance(value, bytes) or value is None else str(value).encode()
+
+    async def put(self, request_id: str, response: bytes) -> None:
+        try:
+            await self._redis.set(self._key(request_id), response, ex=self._settings.result_ttl_s)
+        except (RedisError, OSError) as exc:
+            self._degraded(exc)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,97 @@
+"""Turning HTTP outcomes into :class:`ProviderError` with the right ``retriable`` and ``retry_after``."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from schemas.errors import ProviderError
+
+__all__ = ["RETRIABLE_STATUS", "error_from_exception", "error_from_response", "parse_retry_after"]
+
+RETRIABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+_MAX_RETRY_AFTER_S = 3600.0
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (delta seconds or HTTP date)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    raw_ms = lowered.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return min(max(float(raw_ms) / 1000.0, 0.0), _MAX_RETRY_AFTER_S)
+        except ValueError:
+            pass
+    raw = lowered.get("retry-after")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        return min(max(float(raw), 0.0), _MAX_RETRY_AFTER_S)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return min(max(when.timestamp() - now, 0.0), _MAX_RETRY_AFTER_S)
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:300]
+        if isinstance(err, str):
+            return err[:300]
+        if body.get("message"):
+            return str(body["message"])[:300]
+    return str(body)[:300]
+
+
+def error_from_response(backend: str, response: httpx.Response) -> ProviderError:
+    """Map a non-2xx response: 408/409/425/429/5xx are retriable, other 4xx are not."""
+    status = response.status_code
+    retriable = status in RETRIABLE_STATUS or status >= 500
+    code = "rate_limited" if status == 429 else ("provider_unavailable" if status >= 500 else "provider_rejected")
+    if status in (408, 409, 425):
+        code = "provider_transient"
+    return ProviderError(
+        f"{backend}: HTTP {status}: {_error_message(response)}",
+        backend=backend,
+        retriable=retriable,
+        status=status,
+        retry_after=parse_retry_after(response.headers),
+        code=code,
+    )
+
+
+def error_from_exception(backend: str, exc: Exception) -> ProviderError:
+    """Map transport failures (timeouts, resets, refused connections): all retriable."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(
+            f"{backend}: timed out ({type(exc).__name__})", backend=backend, retriable=True, code="provider_timeout"
+        )
+    if isinstance(exc, httpx.TransportError):
+        return ProviderError(
+            f"{backend}: connection failed ({type(exc).__name__}: {exc})",
+            backend=backend,
+            retriable=True,
+            code="provider_unreachable",
+        )
+    return ProviderError(
+        f"{backend}: unexpected {type(exc).__name__}: {exc}",
+        backend=backend,
+        retriable=False,
+        code="provider_protocol_error",
+    )

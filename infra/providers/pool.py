@@ -1,0 +1,41 @@
+"""Live provider instances for the configured backends, with one pooled httpx client each."""
+
+from __future__ import annotations
+
+import httpx
+
+from infra.providers.registry import ProviderRegistry, default_registry
+from infra.providers.secrets import resolve_api_key
+from schemas.config import BackendConfig
+from schemas.protocols import Provider
+
+__all__ = ["BackendPool"]
+
+
+class BackendPool:
+    """Creates and owns providers; ``get(name)`` returns the adapter for a backend."""
+
+    def __init__(self, backends: list[BackendConfig], registry: ProviderRegistry | None = None) -> None:
+        self._registry = registry or default_registry()
+        self._configs = {b.name: b for b in backends}
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._providers: dict[str, Provider] = {}
+        for backend in backends:
+            limits = httpx.Limits(
+                max_connections=backend.max_concurrency, max_keepalive_connections=backend.max_concurrency
+            )
+            client = httpx.AsyncClient(limits=limits, timeout=backend.timeout_s)
+            self._clients[backend.name] = client
+            self._providers[backend.name] = self._registry.create(backend, client, resolve_api_key(backend))
+
+    def get(self, name: str) -> Provider:
+        return self._providers[name]
+
+    def config(self, name: str) -> BackendConfig:
+        return self._configs[name]
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        for client in self._clients.values():
+            await client.aclose()

@@ -1,0 +1,121 @@
+"""Declarative router configuration (YAML or JSON on disk, validated here)."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.events import PRIORITIES, Priority
+
+__all__ = [
+    "BackendConfig",
+    "KafkaSettings",
+    "RedisSettings",
+    "RetrySettings",
+    "RouterConfig",
+    "WorkerSettings",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(_Strict):
+    """Broker connection, topic naming and partition counts."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="llm", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    consumer_group: str = Field(default="llm-router", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    replication_factor: int = Field(default=1, ge=1)
+    request_partitions: dict[Priority, int] = Field(
+        default_factory=lambda: {Priority.CRITICAL: 4, Priority.HIGH: 4, Priority.NORMAL: 8, Priority.BATCH: 8}
+    )
+    responses_partitions: int = Field(default=8, ge=1)
+    failures_partitions: int = Field(default=4, ge=1)
+    health_partitions: int = Field(default=1, ge=1)
+    deadletter_partitions: int = Field(default=4, ge=1)
+    commit_interval_s: float = Field(default=0.5, gt=0)
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _every_class_has_partitions(self) -> Self:
+        missing = [p.value for p in PRIORITIES if p not in self.request_partitions]
+        if missing:
+            raise ValueError(f"request_partitions lacks classes: {', '.join(missing)}")
+        if any(n < 1 for n in self.request_partitions.values()):
+            raise ValueError("request_partitions must all be >= 1")
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError("heartbeat_interval_s must be at most a third of session_timeout_s")
+        return self
+
+
+class RedisSettings(_Strict):
+    """Shared state: idempotency records (and later cache, limits, health)."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    enabled: bool = True
+    key_prefix: str = "llmr:"
+    result_ttl_s: int = Field(default=86_400, ge=1, description="how long answered requests are remembered")
+    socket_timeout_s: float = Field(default=0.5, gt=0)
+
+
+class BackendConfig(_Strict):
+    """One provider endpoint (an account/base URL) and the models it serves."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    provider: str = Field(default="openai", description="name of a registered provider adapter")
+    base_url: str
+    api_key_env: str | None = Field(default=None, description="environment variable holding the API key")
+    api_key_file: str | None = Field(default=None, description="file holding the API key")
+    models: list[str] = Field(default_factory=lambda: ["*"], description="models served; '*' serves any")
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_concurrency: int = Field(default=64, ge=1)
+
+    def serves(self, model: str) -> bool:
+        return "*" in self.models or model in self.models
+
+
+class RetrySettings(_Strict):
+    """Inline retry policy: exponential backoff with full jitter; Retry-After wins."""
+
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    base_delay_s: float = Field(default=0.2, ge=0)
+    max_delay_s: float = Field(default=5.0, ge=0)
+
+
+class WorkerSettings(_Strict):
+    """Worker-process knobs."""
+
+    max_in_flight: int = Field(default=64, ge=1, description="provider calls in flight per worker")
+    concurrency_per_class: int = Field(default=16, ge=1, description="Faust actors per priority class")
+    stream_buffer_maxsize: int = Field(default=256, ge=1)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    loglevel: str = "warning"
+
+
+class RouterConfig(_Strict):
+    """The whole configuration of a router deployment."""
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    backends: list[BackendConfig] = Field(min_length=1)
+    default_model: str = "gpt-4o-mini"
+    model_aliases: dict[str, str] = Field(default_factory=dict, description="alias -> model name")
+
+    @model_validator(mode="after")
+    def _unique_backends(self) -> Self:
+        names = [b.name for b in self.backends]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate backend names: {', '.join(dupes)}")
+        return self
+
+    def backend(self, name: str) -> BackendConfig:
+        for b in self.backends:
+            if b.name == name:
+                return b
+        raise KeyError(name)

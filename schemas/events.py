@@ -1,0 +1,267 @@
+"""Event models that travel on Kafka (JSON, versioned by ``schema_version``)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "PRIORITIES",
+    "SCHEMA_VERSION",
+    "Attempt",
+    "CachePolicy",
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResponse",
+    "DeadLetter",
+    "DeadLetterReason",
+    "ErrorInfo",
+    "FailureEvent",
+    "HealthEvent",
+    "Latency",
+    "Priority",
+    "Usage",
+    "new_id",
+    "utcnow",
+]
+
+SCHEMA_VERSION = 1
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current UTC time."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh random identifier (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+class Priority(StrEnum):
+    """Priority classes, highest first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    NORMAL = "normal"
+    BATCH = "batch"
+
+    @property
+    def rank(self) -> int:
+        """0 for the highest class."""
+        return PRIORITIES.index(self)
+
+
+PRIORITIES: tuple[Priority, ...] = (Priority.CRITICAL, Priority.HIGH, Priority.NORMAL, Priority.BATCH)
+
+
+class CachePolicy(StrEnum):
+    """Per-request cache behaviour."""
+
+    USE = "use"
+    BYPASS = "bypass"
+    REFRESH = "refresh"
+    ONLY = "only"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_version: int = SCHEMA_VERSION
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if not 1 <= value <= SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {value}; this router reads 1..{SCHEMA_VERSION}")
+        return value
+
+
+class ChatMessage(BaseModel):
+    """One chat turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = Field(max_length=1_000_000)
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/-]+$")]
+
+
+class ChatRequest(_Event):
+    """A chat completion request produced by an application."""
+
+    request_id: Identifier = Field(default_factory=new_id)
+    tenant: Identifier = "default"
+    priority: Priority = Priority.NORMAL
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1024)
+    model: str | None = Field(default=None, max_length=200, description="model name or alias hint")
+    route: str | None = Field(default=None, max_length=200, description="named route, overrides the model hint")
+    max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    deadline: datetime | None = Field(default=None, description="absolute time after which no answer is useful")
+    cache: CachePolicy = CachePolicy.USE
+    metadata: dict[str, str] = Field(default_factory=dict)
+    reply_to: str | None = Field(default=None, description="topic for the response instead of the default")
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("reply_to")
+    @classmethod
+    def _valid_topic(cls, value: str | None) -> str | None:
+        if value is not None and not _TOPIC_NAME.match(value):
+            raise ValueError("reply_to must be a valid Kafka topic name")
+        return value
+
+    @field_validator("deadline", "created_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    def prompt_text(self) -> str:
+        """The user-visible text of the conversation (used for logs, routing and caching)."""
+        return "\n".join(m.content for m in self.messages if m.role == "user")
+
+
+class Usage(BaseModel):
+    """Token usage reported by the provider."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Latency(BaseModel):
+    """Where the time went, in milliseconds."""
+
+    queue_ms: float = 0.0
+    cache_ms: float = 0.0
+    provider_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class ErrorInfo(BaseModel):
+    """A failure in a form clients can act on."""
+
+    code: str
+    message: str
+    retriable: bool = False
+
+
+class Attempt(BaseModel):
+    """One provider call made for a request."""
+
+    backend: str
+    model: str
+    ok: bool
+    error_code: str | None = None
+    http_status: int | None = None
+    latency_ms: float = 0.0
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ChatResponse(_Event):
+    """The terminal answer to a request: ``status='ok'`` with content, or ``'error'`` with ``error``."""
+
+    request_id: str
+    tenant: str = "default"
+    priority: Priority = Priority.NORMAL
+    status: Literal["ok", "error"] = "ok"
+    model: str | None = None
+    provider: str | None = None
+    backend: str | None = None
+    content: str | None = None
+    finish_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    cache_hit: Literal["exact", "semantic"] | None = None
+    similarity: float | None = None
+    latency: Latency = Field(default_factory=Latency)
+    attempts: list[Attempt] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    worker: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FailureEvent(_Event):
+    """Every failure (decode error, failed attempt, terminal failure), for analytics and alerting."""
+
+    event_id: str = Field(default_factory=new_id)
+    request_id: str | None = None
+    tenant: str | None = None
+    stage: Literal["decode", "route", "provider", "deadline", "internal"]
+    code: str
+    message: str
+    retriable: bool = False
+    terminal: bool = False
+    backend: str | None = None
+    attempt: int | None = None
+    source_topic: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class HealthEvent(_Event):
+    """State of one backend; the ``health`` topic is compacted by backend id."""
+
+    backend: str
+    state: Literal["healthy", "degraded", "down"]
+    circuit: Literal["closed", "open", "half_open"] = "closed"
+    latency_ewma_ms: float | None = None
+    error_rate: float | None = None
+    in_flight: int = 0
+    reason: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class DeadLetterReason(StrEnum):
+    """Why a message ended in the dead-letter topic."""
+
+    INVALID_MESSAGE = "invalid_message"
+    NO_ROUTE = "no_route"
+    PROVIDER_REJECTED = "provider_rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    DEADLINE_EXPIRED = "deadline_expired"
+    INTERNAL_ERROR = "internal_error"
+
+
+class DeadLetter(_Event):
+    """A message that could not be served, with everything needed to replay it."""
+
+    dead_letter_id: str = Field(default_factory=new_id)
+    reason: DeadLetterReason
+    error: str
+    request_id: str | None = None
+    tenant: str | None = None
+    model: str | None = None
+    source_topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    key_b64: str | None = None
+    original_b64: str = Field(description="the original message bytes, base64")
+    headers: list[tuple[str, str]] = Field(default_factory=list, description="(name, base64 value) pairs")
+    attempts: list[Attempt] = Field(default_factory=list)
+    at: datetime = Field(default_factory=utcnow)
+
+    @staticmethod
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    def original_bytes(self) -> bytes:
+        """The message exactly as it was consumed."""
+        return base64.b64decode(self.original_b64)
+
+    def header_items(self) -> list[tuple[str, bytes]]:
+        """Headers as (name, raw bytes)."""
+        return [(k, base64.b64decode(v)) for k, v in self.headers]

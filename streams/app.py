@@ -1,0 +1,61 @@
+"""The Faust application of the router service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from agents.router_agent import register_router_agents
+from schemas.config import RouterConfig
+from streams.publishers import FaustPublisher
+from streams.runtime import RouterRuntime
+from streams.topics import TopicNames
+
+__all__ = ["RouterApp", "broker_urls", "create_app"]
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{h.strip()}" for h in bootstrap_servers.split(",") if h.strip()]
+
+
+class RouterApp(faust.App):
+    """A Faust app that owns the router runtime and closes it on shutdown."""
+
+    runtime: RouterRuntime
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        runtime = getattr(self, "runtime", None)
+        if runtime is not None:
+            await runtime.aclose()
+
+
+def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
+    """Build the app with its agents. Nothing connects until a worker starts it."""
+    k = config.kafka
+    settings: dict[str, Any] = {
+        "broker": broker_urls(k.bootstrap_servers),
+        "store": "memory://",
+        "autodiscover": False,
+        "web_enabled": False,
+        "topic_disable_leader": True,
+        "topic_replication_factor": k.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_commit_interval": k.commit_interval_s,
+        "broker_commit_every": 500,
+        "broker_session_timeout": k.session_timeout_s,
+        "broker_heartbeat_interval": k.heartbeat_interval_s,
+        "stream_buffer_maxsize": config.worker.stream_buffer_maxsize,
+        "producer_acks": -1,
+        "producer_linger": 0.002,
+        "stream_wait_empty": False,
+    }
+    loop = overrides.pop("loop", None)
+    settings.update(overrides)
+    app = RouterApp(k.consumer_group, loop=loop, **settings)
+    app.runtime = RouterRuntime(config, FaustPublisher(app))
+    register_router_agents(
+        app, TopicNames(k.topic_prefix), app.runtime.pipeline, concurrency=config.worker.concurrency_per_class
+    )
+    return app

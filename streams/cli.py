@@ -1,0 +1,219 @@
+"""``llm-router`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from schemas.errors import RouterError
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _state_dir() -> Path:
+    base = os.environ.get("LLM_ROUTER_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "llm-router"
+    )
+    return Path(base)
+
+
+@command("worker")
+def _worker(args: argparse.Namespace) -> int:
+    from infra.config_loader import load_config
+    from streams.worker import run_worker
+
+    run_worker(load_config(args.config), loglevel=args.loglevel)
+    return 0
+
+
+@command("send")
+def _send(args: argparse.Namespace) -> int:
+    from infra.config_loader import load_config
+    from schemas.events import ChatMessage, ChatRequest, Priority
+    from streams.client import RouterClient
+    from streams.topics import TopicNames
+
+    config = load_config(args.config)
+    request = ChatRequest(
+        messages=[ChatMessage(role="user", content=args.prompt)],
+        priority=Priority(args.priority),
+        tenant=args.tenant,
+        model=args.model,
+        max_tokens=args.max_tokens,
+    )
+
+    async def go() -> int:
+        async with RouterClient(config.kafka.bootstrap_servers, topics=TopicNames(config.kafka.topic_prefix)) as c:
+            if not args.wait:
+                await c.produce(request)
+                print(request.request_id)
+                return 0
+            response = await c.complete(request, timeout_s=args.timeout)
+        if args.json:
+            print(response.model_dump_json(indent=2))
+        elif response.status == "ok":
+            print(response.content)
+            print(
+                f"-- {response.backend}/{response.model} in {response.latency.total_ms:.0f} ms, "
+                f"{response.usage.total_tokens} tokens, {len(response.attempts)} attempt(s)",
+                file=sys.stderr,
+            )
+        else:
+            assert response.error is not None
+            print(f"error {response.error.code}: {response.error.message}", file=sys.stderr)
+            return 2
+        return 0
+
+    try:
+        return asyncio.run(go())
+    except TimeoutError:
+        print(f"no response within {args.timeout}s (is a worker running? `llm-router worker`)", file=sys.stderr)
+        return 3
+
+
+@command("topics")
+def _topics(args: argparse.Namespace) -> int:
+    from infra.config_loader import load_config
+    from streams.topics import ensure_topics
+
+    created = asyncio.run(ensure_topics(load_config(args.config).kafka))
+    print("\n".join(created) if created else "all topics exist")
+    return 0
+
+
+@command("fake-provider")
+def _fake_provider(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from infra.fake_provider.server import build_app
+
+    print(f"fake provider on http://{args.host}:{args.port} (OpenAI: /b/<backend>/v1/chat/completions)", flush=True)
+    web.run_app(build_app(args.seed), host=args.host, port=args.port, print=None, access_log=None)
+    return 0
+
+
+@command("demo")
+def _demo(args: argparse.Namespace) -> int:
+    from streams.demo import DemoOptions
+    from streams.demo import main as demo_main
+
+    opts = DemoOptions(requests=args.requests, state_dir=_state_dir(), timeout_s=args.timeout)
+    if args.config:
+        opts.config_path = Path(args.config)
+    return demo_main(opts)
+
+
+@command("dlq")
+def _dlq(args: argparse.Namespace) -> int:
+    from infra.config_loader import load_config
+    from streams.dlq import read_dead_letters
+    from streams.report import table
+    from streams.topics import TopicNames
+
+    config = load_config(args.config)
+
+    async def go() -> int:
+        rows = []
+        async for letter in read_dead_letters(
+            config.kafka.bootstrap_servers, TopicNames(config.kafka.topic_prefix).deadletter
+        ):
+            if args.reason and letter.reason.value != args.reason:
+                continue
+            if args.json:
+                print(letter.model_dump_json())
+            else:
+                rows.append(
+                    [
+                        letter.at.strftime("%Y-%m-%d %H:%M:%S"),
+                        letter.reason.value,
+                        letter.request_id or "-",
+                        letter.tenant or "-",
+                        letter.error[:70],
+                    ]
+                )
+        if not args.json:
+            print(table(["at", "reason", "request_id", "tenant", "error"], rows[-args.limit :]))
+            print(f"{len(rows)} dead letters")
+        return 0
+
+    return asyncio.run(go())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-router", description="Event-driven LLM router on Kafka.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", help="YAML/JSON config (default: $LLM_ROUTER_CONFIG or the packaged default)")
+        return p
+
+    w = with_config(sub.add_parser("worker", help="run a router worker (Faust)"))
+    w.add_argument("--loglevel", default=None)
+
+    s = with_config(sub.add_parser("send", help="send one prompt"))
+    s.add_argument("prompt")
+    s.add_argument("--priority", default="normal", choices=["critical", "high", "normal", "batch"])
+    s.add_argument("--tenant", default="default")
+    s.add_argument("--model", default=None)
+    s.add_argument("--max-tokens", type=int, default=None)
+    s.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="wait for the response (default) or print the request id and exit",
+    )
+    s.add_argument("--timeout", type=float, default=60.0)
+    s.add_argument("--json", action="store_true", help="print the whole response event")
+
+    with_config(sub.add_parser("topics", help="create missing topics"))
+
+    f = sub.add_parser("fake-provider", help="run the fake provider server")
+    f.add_argument("--host", default="127.0.0.1")
+    f.add_argument("--port", type=int, default=8900)
+    f.add_argument("--seed", type=int, default=None)
+
+    d = with_config(sub.add_parser("demo", help="fake providers + worker + workload, then a summary"))
+    d.add_argument("--requests", type=int, default=300)
+    d.add_argument("--timeout", type=float, default=180.0)
+
+    dlq = sub.add_parser("dlq", help="dead-letter topic tools").add_subparsers(dest="dlq_command", required=True)
+    q = with_config(dlq.add_parser("list", help="list dead letters"))
+    q.add_argument("--reason", default=None)
+    q.add_argument("--limit", type=int, default=50)
+    q.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "aiokafka", "faust", "mode"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        return COMMANDS[args.command](args)
+    except RouterError as exc:
+        print(f"llm-router: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Client SDK: produce :class:`ChatRequest` events and await their :class:`ChatResponse`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas.errors import MessageError
+from schemas.events import ChatMessage, ChatRequest, ChatResponse, Priority
+from streams.codecs import decode, encode
+from streams.topics import TopicNames, partitions_of
+
+__all__ = ["RouterClient"]
+
+log = logging.getLogger(__name__)
+
+
+class RouterClient:
+    """Produces requests to the class topics and reads the reply topic.
+
+    ``await client.submit(req)`` returns a future resolved by the first response for ``req.request_id``
+    (redeliveries are de-duplicated); ``client.responses()`` iterates over every distinct response.
+    The reply topic is read from its end as of :meth:`start`, without a consumer group.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str = "127.0.0.1:9092",
+        *,
+        topics: TopicNames | None = None,
+        reply_topic: str | None = None,
+        seen_capacity: int = 200_000,
+    ) -> None:
+        self.topics = topics or TopicNames()
+        self.reply_topic = reply_topic or self.topics.responses
+        self._bootstrap = bootstrap_servers
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers, acks="all", linger_ms=2, enable_idempotence=True
+        )
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=50,
+        )
+        self._pending: dict[str, asyncio.Future[ChatResponse]] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_capacity = seen_capacity
+        self._stream: asyncio.Queue[ChatResponse] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self.duplicates = 0
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        await self._producer.start()
+        await self._consumer.start()
+        partitions = await partitions_of(self._consumer, self.reply_topic)
+        tps = [TopicPartition(self.reply_topic, p) for p in partitions]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the end offsets now, before any request is produced
+            await self._consumer.position(tp)
+        self._reader = asyncio.create_task(self._read(), name="router-client-reader")
+
+    async def stop(self) -> None:
+        """Idempotent; safe after a failed start."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self._consumer.stop()
+        await self._producer.stop()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.cancel()
+
+    async def __aenter__(self) -> RouterClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=1000)
+            for records in batches.values():
+                for record in records:
+                    self._deliver(record.value)
+
+    def _deliver(self, value: bytes | None) -> None:
+        try:
+            response = decode(ChatResponse, value)
+        except MessageError as exc:
+            log.warning("ignoring undecodable response: %s", exc)
+            return
+        rid = response.request_id
+        if rid in self._seen:
+            self.duplicates += 1
+            return
+        self._seen[rid] = None
+        if len(self._seen) > self._seen_capacity:
+            self._seen.popitem(last=False)
+        fut = self._pending.pop(rid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(response)
+        if self._stream is not None:
+            self._stream.put_nowait(response)
+
+    async def produce(self, request: ChatRequest, *, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Produce ``request`` to its class topic, keyed by tenant (acknowledged by the broker on return)."""
+        hdrs = [("request_id", request.request_id.encode()), *(headers or [])]
+        await self._producer.send_and_wait(
+            self.topics.requests(request.priority), encode(request), key=request.tenant.encode(), headers=hdrs
+        )
+
+    async def produce_raw(
+        self, topic: str, value: bytes, *, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        """Produce arbitrary bytes (tests and demos of malformed input)."""
+        await self._producer.send_and_wait(topic, value, key=key, headers=headers or [])
+
+    async def submit(self, request: ChatRequest) -> asyncio.Future[ChatResponse]:
+        """Produce ``request``; the returned future resolves with its response."""
+        if request.reply_to is None and self.reply_topic != self.topics.responses:
+            request = request.model_copy(update={"reply_to": self.reply_topic})
+        fut: asyncio.Future[ChatResponse] = asyncio.get_running_loop().create_future()
+        self._pending[request.request_id] = fut
+        try:
+            await self.produce(request)
+        except BaseException:
+            self._pending.pop(request.request_id, None)
+            raise
+        return fut
+
+    async def complete(self, request: ChatRequest, *, timeout_s: float | None = 60.0) -> ChatResponse:
+        """Submit and wait for the response."""
+        fut = await self.submit(request)
+        return await asyncio.wait_for(fut, timeout_s)
+
+    async def ask(
+        self, prompt: str, *, priority: Priority | str = Priority.NORMAL, timeout_s: float = 60.0, **fields: Any
+    ) -> ChatResponse:
+        """Convenience: one user message."""
+        request = ChatRequest(
+            messages=[ChatMessage(role="user", content=prompt)], priority=Priority(priority), **fields
+        )
+        return await self.complete(request, timeout_s=timeout_s)
+
+    async def responses(self) -> AsyncIterator[ChatResponse]:
+        """Every distinct response arriving on the reply topic from now on."""
+        if self._stream is None:
+            self._stream = asyncio.Queue()
+        while True:
+            yield await self._stream.get()

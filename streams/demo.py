@@ -1,0 +1,270 @@
+"""The main job: fake providers + a router worker + a mixed workload, then a summary of what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from infra.config_loader import DEFAULT_CONFIG_PATH, load_config
+from schemas.events import PRIORITIES, ChatMessage, ChatRequest, ChatResponse, Priority, utcnow
+from streams.client import RouterClient
+from streams.dlq import end_offsets, read_dead_letters
+from streams.processes import ManagedProcess, port_open, start_fake_provider, start_worker
+from streams.report import percentile, table
+from streams.topics import TopicNames, ensure_topics
+
+__all__ = ["DemoOptions", "run_demo"]
+
+PROMPTS = [
+    "How do I learn Python quickly?",
+    "Summarise the causes of the French Revolution.",
+    "Write a haiku about Kafka topics.",
+    "What is the capital of Australia?",
+    "Explain backpressure in stream processing.",
+    "Translate 'good morning' into German.",
+    "Give three tips for writing unit tests.",
+    "What does HTTP 429 mean?",
+]
+MIX = {Priority.CRITICAL: 0.1, Priority.HIGH: 0.2, Priority.NORMAL: 0.4, Priority.BATCH: 0.3}
+MALFORMED: list[tuple[str, bytes]] = [
+    ("not JSON", b"\x00\xff this is not json"),
+    ("JSON array", b"[1, 2, 3]"),
+    ("no messages", json.dumps({"request_id": "demo-bad-schema", "messages": []}).encode()),
+    ("future schema", json.dumps({"schema_version": 99, "messages": [{"role": "user", "content": "hi"}]}).encode()),
+]
+
+
+@dataclass
+class DemoOptions:
+    requests: int = 300
+    config_path: Path = DEFAULT_CONFIG_PATH
+    state_dir: Path = Path(".")
+    seed: int = 7
+    timeout_s: float = 180.0
+
+
+@dataclass
+class _Tracked:
+    request: ChatRequest
+    sent_at: float
+    expect: str = "ok"
+    response: ChatResponse | None = None
+    arrived: float | None = None
+
+    def mark_arrived(self, _fut: object) -> None:
+        if self.arrived is None:
+            self.arrived = time.monotonic()
+
+    @property
+    def latency_ms(self) -> float | None:
+        return None if self.arrived is None else (self.arrived - self.sent_at) * 1000
+
+
+def _say(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+async def _wait_ready(client: RouterClient, worker: ManagedProcess, timeout_s: float) -> float:
+    started = time.monotonic()
+    probe = ChatRequest(
+        messages=[ChatMessage(role="user", content="ready?")], priority=Priority.CRITICAL, tenant="demo-probe"
+    )
+    fut = await client.submit(probe)
+    while not fut.done():
+        if not worker.alive():
+            raise RuntimeError(f"worker exited during start-up:\n{worker.tail()}")
+        if time.monotonic() - started > timeout_s:
+            raise RuntimeError(f"worker not answering after {timeout_s:.0f}s:\n{worker.tail()}")
+        await asyncio.wait({fut}, timeout=1.0)
+    return time.monotonic() - started
+
+
+def _build_workload(n: int, rng: random.Random) -> list[_Tracked]:
+    classes = list(MIX)
+    weights = [MIX[c] for c in classes]
+    items: list[_Tracked] = []
+    for i in range(n):
+        prio = rng.choices(classes, weights)[0]
+        req = ChatRequest(
+            request_id=f"demo-{i:05d}-{rng.getrandbits(32):08x}",
+            tenant=rng.choice(["acme", "globex", "initech"]),
+            priority=prio,
+            model=rng.choice([None, None, "fast", "smart"]),
+            messages=[ChatMessage(role="user", content=rng.choice(PROMPTS))],
+            max_tokens=64,
+        )
+        items.append(_Tracked(req, 0.0))
+    # a few that cannot be served: unknown model, deadline already passed
+    for i in range(3):
+        req = ChatRequest(
+            request_id=f"demo-noroute-{i}-{rng.getrandbits(32):08x}",
+            model="claude-9-imaginary",
+            messages=[ChatMessage(role="user", content="hello")],
+        )
+        items.append(_Tracked(req, 0.0, expect="no_route"))
+    req = ChatRequest(
+        request_id=f"demo-expired-{rng.getrandbits(32):08x}",
+        priority=Priority.BATCH,
+        deadline=utcnow() - timedelta(seconds=5),
+        messages=[ChatMessage(role="user", content="late")],
+    )
+    items.append(_Tracked(req, 0.0, expect="deadline_expired"))
+    rng.shuffle(items)
+    return items
+
+
+async def run_demo(opts: DemoOptions) -> int:
+    """Run everything; print the summary; return a process exit code (0 when every request was answered)."""
+    config = load_config(opts.config_path)
+    topics = TopicNames(config.kafka.topic_prefix)
+    logs = opts.state_dir / "logs"
+    _say(f"Kafka {config.kafka.bootstrap_servers}, Redis {config.redis.url}, topics '{topics.prefix}.*'")
+    await ensure_topics(config.kafka)
+
+    procs: list[ManagedProcess] = []
+    base = urlparse(config.backends[0].base_url)
+    fake_port = base.port or 80
+    try:
+        if port_open("127.0.0.1", fake_port):
+            _say(f"fake provider already listening on :{fake_port}, reusing it")
+        else:
+            procs.append(await start_fake_provider(fake_port, logs / "fake-provider.log"))
+            _say(f"fake provider (OpenAI wire format) on http://127.0.0.1:{fake_port}")
+        async with httpx.AsyncClient() as http:
+            for backend in config.backends:
+                name = urlparse(backend.base_url).path.split("/")[2] if "/b/" in backend.base_url else "default"
+                await http.put(
+                    f"http://127.0.0.1:{fake_port}/admin/backends/{name}/faults",
+                    json={"latency_ms": 60, "latency_jitter_ms": 40, "error_rate": 0.03, "error_status": 503},
+                )
+        _say("faults: 60±40 ms latency, 3 % HTTP 503 (retried with backoff)")
+        worker = start_worker(opts.config_path, logs / "worker.log")
+        procs.append(worker)
+        _say(f"router worker pid {worker.pid} (log: {worker.log_path})")
+
+        dlq_start = await end_offsets(config.kafka.bootstrap_servers, topics.deadletter)
+        async with RouterClient(config.kafka.bootstrap_servers, topics=topics) as client:
+            ready_s = await _wait_ready(client, worker, opts.timeout_s)
+            _say(
+                f"worker answering after {ready_s:.1f}s; sending {opts.requests} requests "
+                f"+ {len(MALFORMED)} malformed + 4 unservable"
+            )
+            rng = random.Random(opts.seed)
+            workload = _build_workload(opts.requests, rng)
+            futures = []
+            t0 = time.monotonic()
+            for tracked in workload:
+                tracked.sent_at = time.monotonic()
+                fut = await client.submit(tracked.request)
+                fut.add_done_callback(tracked.mark_arrived)
+                futures.append((tracked, fut))
+            for label, body in MALFORMED:
+                await client.produce_raw(
+                    topics.requests(Priority.NORMAL), body, key=b"demo", headers=[("demo-case", label.encode())]
+                )
+            produce_s = time.monotonic() - t0
+            _say(f"produced in {produce_s:.2f}s; waiting for responses")
+            deadline = time.monotonic() + opts.timeout_s
+            pending = {f for _, f in futures}
+            last_report = 0.0
+            while pending and time.monotonic() < deadline:
+                done, pending = await asyncio.wait(pending, timeout=1.0)
+                now = time.monotonic()
+                for tracked, fut in futures:
+                    if fut in done:
+                        tracked.response = fut.result()
+                if now - last_report >= 2.0 or not pending:
+                    last_report = now
+                    _say(f"answered {len(futures) - len(pending)}/{len(futures)}")
+            for tracked, fut in futures:
+                if fut.done() and not fut.cancelled() and tracked.response is None:
+                    tracked.response = fut.result()
+            wall_s = time.monotonic() - t0
+            duplicates = client.duplicates
+        await asyncio.sleep(1.0)
+        reasons: Counter[str] = Counter()
+        expected_dlq = len(MALFORMED) + sum(1 for t in workload if t.expect != "ok")
+        for _ in range(10):
+            reasons = Counter()
+            async for letter in read_dead_letters(
+                config.kafka.bootstrap_servers, topics.deadletter, since_offsets=dlq_start
+            ):
+                reasons[letter.reason.value] += 1
+            if sum(reasons.values()) >= expected_dlq:
+                break
+            await asyncio.sleep(1.0)
+        return _summarise(workload, reasons, wall_s, duplicates)
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+def _summarise(workload: list[_Tracked], reasons: Counter[str], wall_s: float, duplicates: int) -> int:
+    rows: list[list[object]] = []
+    all_lat: list[float] = []
+    totals = Counter[str]()
+    for prio in PRIORITIES:
+        items = [t for t in workload if t.request.priority == prio and t.expect == "ok"]
+        done = [t.response for t in items if t.response is not None]
+        ok = [r for r in done if r.status == "ok"]
+        lat = [t.latency_ms for t in items if t.latency_ms is not None and t.response and t.response.status == "ok"]
+        all_lat += lat
+        counts = Counter(
+            sent=len(items),
+            answered=len(ok),
+            errors=len(done) - len(ok),
+            missing=len(items) - len(done),
+            retried=sum(1 for r in ok if len(r.attempts) > 1),
+        )
+        totals.update(counts)
+        rows.append([prio.value, *(counts[k] for k in _COLUMNS), percentile(lat, 50), percentile(lat, 99)])
+    rows.append(["all", *(totals[k] for k in _COLUMNS), percentile(all_lat, 50), percentile(all_lat, 99)])
+    print()
+    print(table(["class", *_COLUMNS, "p50 ms", "p99 ms"], rows))
+    print()
+    unservable = [t for t in workload if t.expect != "ok"]
+    urows = [
+        [t.expect, t.request.request_id, t.response.error.code if t.response and t.response.error else "NO RESPONSE"]
+        for t in unservable
+    ]
+    print(table(["expected", "request_id", "error response"], urows))
+    print()
+    print(table(["dead-letter reason", "records"], sorted(reasons.items()) or [["(none)", 0]]))
+    print()
+    total_dlq = sum(reasons.values())
+    print(
+        f"sent {totals['sent'] + len(unservable) + len(MALFORMED)} messages ({totals['sent']} valid, "
+        f"{len(unservable)} unservable, {len(MALFORMED)} malformed) in {wall_s:.1f}s -> "
+        f"answered {totals['answered']}, dead-lettered {total_dlq}, missing {totals['missing']}, "
+        f"duplicate deliveries {duplicates}; "
+        f"latency p50 {percentile(all_lat, 50):.1f} ms, p99 {percentile(all_lat, 99):.1f} ms"
+    )
+    unservable_ok = all(
+        t.response is not None and t.response.error and t.response.error.code == t.expect for t in unservable
+    )
+    healthy = totals["missing"] == 0 and unservable_ok and total_dlq >= len(MALFORMED) + len(unservable)
+    print("RESULT:", "OK" if healthy else "PROBLEM (see above)")
+    return 0 if healthy else 1
+
+
+_COLUMNS = ("sent", "answered", "errors", "missing", "retried")
+
+
+def main(opts: DemoOptions) -> int:
+    try:
+        return asyncio.run(run_demo(opts))
+    except KeyboardInterrupt:
+        return 130
+    except RuntimeError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,30 @@
+"""Run a router worker process (a Faust worker); scale out by starting more with the same consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from schemas.config import RouterConfig
+from streams.app import create_app
+from streams.topics import ensure_topics
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(config: RouterConfig, *, loglevel: str | None = None) -> None:
+    """Create missing topics, then run the Faust worker until SIGINT/SIGTERM. Does not return normally."""
+    import faust  # heavy import, only where needed
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    created = loop.run_until_complete(ensure_topics(config.kafka))
+    if created:
+        log.info("created %d topics", len(created))
+    app = create_app(config, loop=loop)
+    worker = faust.Worker(
+        app, loglevel=loglevel or config.worker.loglevel, loop=loop, quiet=True, redirect_stdouts=False
+    )
+    worker.execute_from_commandline()
