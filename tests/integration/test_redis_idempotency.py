@@ -1,0 +1,56 @@
+"""Idempotency records in the real Redis: redelivered requests are answered again without a new call."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+
+import pytest
+
+from infra.idempotency import RedisIdempotencyStore
+from schemas.config import RedisSettings
+from schemas.events import ChatMessage, ChatRequest
+from tests.integration.conftest import RouterEnv
+from tests.integration.helpers import gather_responses
+
+pytestmark = pytest.mark.integration
+
+
+async def test_store_round_trip_and_ttl(redis_url: str) -> None:
+    store = RedisIdempotencyStore(RedisSettings(url=redis_url, key_prefix=f"t-{uuid.uuid4().hex}:", result_ttl_s=1))
+    try:
+        assert await store.get("r1") is None
+        await store.put("r1", b'{"x": 1}')
+        assert await store.get("r1") == b'{"x": 1}'
+        await asyncio.sleep(2.1)
+        assert await store.get("r1") is None  # expired by Redis itself
+    finally:
+        await store.aclose()
+
+
+async def test_redis_down_degrades_without_raising() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    store = RedisIdempotencyStore(RedisSettings(url=f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.2))
+    try:
+        assert await store.get("r1") is None
+        await store.put("r1", b"x")
+        assert store.errors == 2
+    finally:
+        await store.aclose()
+
+
+async def test_duplicate_request_is_answered_from_redis_without_a_second_provider_call(router_env: RouterEnv) -> None:
+    router_env.start_worker()
+    req = ChatRequest(messages=[ChatMessage(role="user", content="only once please")])
+    async with router_env.client() as client:
+        first = await client.complete(req, timeout_s=90)
+        # the same event again, as a crash-redelivery or a producer retry would bring it
+        await client.produce(req)
+        await asyncio.sleep(0)
+    async with router_env.client() as client2:
+        again = await gather_responses([await client2.submit(req)], 60, router_env.workers)
+    assert again[0] == first
+    assert router_env.fake.stats(router_env.backend)["calls"] == 1
