@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,21 +12,35 @@ __all__ = ["BackendStats", "FaultPlan"]
 
 
 class FaultPlan(BaseModel):
-    """What a fake backend does to each call. Probabilities are drawn independently per call."""
+    """What a fake backend does to each call. Probabilities are drawn independently per call, in this order:
+    outage → reset → hang → 429 → latency → error."""
 
     model_config = ConfigDict(extra="forbid")
 
     latency_ms: float = Field(default=0.0, ge=0, description="mean added latency")
-    latency_jitter_ms: float = Field(default=0.0, ge=0, description="uniform +/- jitter around the mean")
+    latency_jitter_ms: float = Field(default=0.0, ge=0, description="spread: +/- for uniform, ignored for fixed")
+    latency_dist: Literal["fixed", "uniform", "exponential"] = "uniform"
     error_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls answered with error_status")
     error_status: int = Field(default=500, ge=400, le=599)
     rate_limit_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls answered 429")
     retry_after_s: float | None = Field(default=1.0, ge=0, description="Retry-After sent with 429/503")
     outage: bool = Field(default=False, description="every call answered 503 while set")
+    outage_for_s: float | None = Field(default=None, gt=0, description="outage that heals by itself after this")
+    hang_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls that never answer (until hang_s)")
+    hang_s: float = Field(default=600.0, gt=0)
+    reset_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls whose connection is reset")
     max_concurrency: int | None = Field(default=None, ge=1, description="calls served at once; the rest queue")
+    outage_until: float | None = Field(default=None, description="set by the server from outage_for_s")
+
+    def in_outage(self, now: float | None = None) -> bool:
+        if self.outage:
+            return True
+        return self.outage_until is not None and (now or time.time()) < self.outage_until
 
     def draw_latency(self, rng: random.Random) -> float:
-        if self.latency_jitter_ms:
+        if self.latency_dist == "exponential" and self.latency_ms:
+            return rng.expovariate(1.0 / self.latency_ms) / 1000
+        if self.latency_dist == "uniform" and self.latency_jitter_ms:
             return max(self.latency_ms + rng.uniform(-self.latency_jitter_ms, self.latency_jitter_ms), 0.0) / 1000
         return self.latency_ms / 1000
 
@@ -34,5 +50,8 @@ class BackendStats(BaseModel):
     ok: int = 0
     errors: int = 0
     rate_limited: int = 0
+    outage_rejected: int = 0
+    hung: int = 0
+    resets: int = 0
     in_flight: int = 0
     max_in_flight: int = 0

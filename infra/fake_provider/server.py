@@ -1,10 +1,14 @@
-"""Fake provider: OpenAI chat completions on ``/b/{backend}/v1/chat/completions`` (and ``/v1/...`` for
-backend ``default``), deterministic answers, per-backend faults set through ``/admin``.
+"""Fake provider: a real HTTP server speaking the OpenAI, Anthropic and Gemini wire formats, with
+deterministic answers and per-backend faults changed at run time.
 
-Admin API (JSON):
-  GET  /admin/backends/{name}          -> {"faults": FaultPlan, "stats": BackendStats}
-  PUT  /admin/backends/{name}/faults   body: FaultPlan fields (replaces the plan)
-  POST /admin/reset                    clears every plan and counter
+Routes (one process serves many independent backends, named in the path):
+  POST /b/{backend}/v1/chat/completions                     OpenAI (also /v1/chat/completions = "default")
+  POST /b/{backend}/v1/messages                             Anthropic
+  POST /b/{backend}/v1beta/models/{model}:generateContent   Gemini
+Admin (JSON):
+  GET  /admin/backends/{backend}          -> {"faults": FaultPlan, "stats": BackendStats}
+  PUT  /admin/backends/{backend}/faults   body: FaultPlan fields (replaces the plan)
+  POST /admin/reset                       clears every plan and counter
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from infra.fake_provider.faults import BackendStats, FaultPlan
+from infra.fake_provider.wire import FORMATS, Parsed, WireFormat
 
 __all__ = ["FakeProviderServer", "build_app", "fake_answer"]
 
@@ -36,7 +41,7 @@ class _State:
     def __init__(self, seed: int | None) -> None:
         self.plans: dict[str, FaultPlan] = {}
         self.stats: dict[str, BackendStats] = {}
-        self.limits: dict[str, asyncio.Semaphore] = {}
+        self.limits: dict[str, tuple[int, asyncio.Semaphore]] = {}
         self.rng = random.Random(seed)
 
     def plan(self, backend: str) -> FaultPlan:
@@ -45,44 +50,52 @@ class _State:
     def stat(self, backend: str) -> BackendStats:
         return self.stats.setdefault(backend, BackendStats())
 
+    def limit(self, backend: str, cap: int) -> asyncio.Semaphore:
+        current = self.limits.get(backend)
+        if current is None or current[0] != cap:
+            current = (cap, asyncio.Semaphore(cap))
+            self.limits[backend] = current
+        return current[1]
 
-def _openai_error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(
-        {"error": {"message": message, "type": kind, "code": None}}, status=status, headers=headers
-    )
+    def hit(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
 
 
 def build_app(seed: int | None = None) -> web.Application:
-    """The aiohttp application (use :class:`FakeProviderServer` to run it)."""
+    """The aiohttp application (use :class:`FakeProviderServer` to run it in-process)."""
     state = _State(seed)
     app = web.Application(client_max_size=16 * 1024 * 1024)
 
-    async def chat(request: web.Request) -> web.StreamResponse:
+    def error(fmt: WireFormat, status: int, message: str, retry_after: float | None = None) -> web.Response:
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+        return web.json_response(fmt.error(status, message), status=status, headers=headers)
+
+    async def serve(request: web.Request, fmt_name: str) -> web.StreamResponse:
+        fmt = FORMATS[fmt_name]
         backend = request.match_info.get("backend", "default")
         plan, stats = state.plan(backend), state.stat(backend)
         stats.calls += 1
         try:
-            body = await request.json()
-            model = str(body["model"])
-            messages = list(body["messages"])
-        except (ValueError, KeyError, TypeError):
+            parsed: Parsed = fmt.parse(await request.json(), request.match_info.get("model"))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             stats.errors += 1
-            return _openai_error(400, "body must be JSON with 'model' and 'messages'", "invalid_request_error")
-        if plan.outage:
-            stats.errors += 1
-            hdr = {"Retry-After": f"{plan.retry_after_s:g}"} if plan.retry_after_s is not None else None
-            return _openai_error(503, f"backend {backend} is down (injected outage)", "server_error", hdr)
-        if plan.rate_limit_rate and state.rng.random() < plan.rate_limit_rate:
+            return error(fmt, 400, f"malformed request body: {type(exc).__name__} {exc}")
+        if plan.in_outage():
+            stats.outage_rejected += 1
+            return error(fmt, 503, f"backend {backend} is unavailable (injected outage)", plan.retry_after_s)
+        if state.hit(plan.reset_rate):
+            stats.resets += 1
+            if request.transport is not None:
+                request.transport.abort()  # RST-like: the client sees the connection drop mid-request
+            raise asyncio.CancelledError
+        if state.hit(plan.hang_rate):
+            stats.hung += 1
+            await asyncio.sleep(plan.hang_s)
+        if state.hit(plan.rate_limit_rate):
             stats.rate_limited += 1
-            hdr = {"Retry-After": f"{plan.retry_after_s:g}"} if plan.retry_after_s is not None else None
-            return _openai_error(429, "rate limit reached (injected)", "rate_limit_error", hdr)
-        limit = None
-        if plan.max_concurrency:
-            limit = state.limits.get(backend)
-            if limit is None or getattr(limit, "_llmr_cap", None) != plan.max_concurrency:
-                limit = asyncio.Semaphore(plan.max_concurrency)
-                limit._llmr_cap = plan.max_concurrency  # type: ignore[attr-defined]
-                state.limits[backend] = limit
+            return error(fmt, 429, "rate limit reached (injected)", plan.retry_after_s)
+        limit = state.limit(backend, plan.max_concurrency) if plan.max_concurrency else None
+        if limit is not None:
             await limit.acquire()
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
@@ -90,34 +103,33 @@ def build_app(seed: int | None = None) -> web.Application:
             delay = plan.draw_latency(state.rng)
             if delay:
                 await asyncio.sleep(delay)
-            if plan.error_rate and state.rng.random() < plan.error_rate:
-                stats.errors += 1
-                return _openai_error(plan.error_status, f"injected error {plan.error_status}", "server_error")
         finally:
             stats.in_flight -= 1
             if limit is not None:
                 limit.release()
-        content = fake_answer(model, messages)
-        if body.get("max_tokens"):
-            content = " ".join(content.split()[: int(body["max_tokens"])])
-        prompt_tokens = sum(_tokens(str(m.get("content", ""))) for m in messages)
+        if state.hit(plan.error_rate):
+            stats.errors += 1
+            return error(
+                fmt,
+                plan.error_status,
+                f"injected error {plan.error_status}",
+                plan.retry_after_s if plan.error_status in (429, 503) else None,
+            )
+        content = fake_answer(parsed.model, parsed.messages)
+        if parsed.max_tokens:
+            content = " ".join(content.split()[: int(parsed.max_tokens)])
+        prompt_tokens = sum(_tokens(m["content"]) for m in parsed.messages)
         stats.ok += 1
-        return web.json_response(
-            {
-                "id": f"chatcmpl-fake-{stats.calls}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": _tokens(content),
-                    "total_tokens": prompt_tokens + _tokens(content),
-                },
-            }
-        )
+        return web.json_response(fmt.ok(parsed, content, prompt_tokens, _tokens(content), stats.calls))
+
+    async def openai(request: web.Request) -> web.StreamResponse:
+        return await serve(request, "openai")
+
+    async def anthropic(request: web.Request) -> web.StreamResponse:
+        return await serve(request, "anthropic")
+
+    async def gemini(request: web.Request) -> web.StreamResponse:
+        return await serve(request, "gemini")
 
     async def get_backend(request: web.Request) -> web.Response:
         name = request.match_info["backend"]
@@ -126,10 +138,13 @@ def build_app(seed: int | None = None) -> web.Application:
     async def put_faults(request: web.Request) -> web.Response:
         name = request.match_info["backend"]
         try:
-            state.plans[name] = FaultPlan.model_validate(await request.json())
+            plan = FaultPlan.model_validate(await request.json())
         except (ValueError, ValidationError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response({"faults": state.plans[name].model_dump()})
+        if plan.outage_for_s:
+            plan.outage_until = time.time() + plan.outage_for_s
+        state.plans[name] = plan
+        return web.json_response({"faults": plan.model_dump()})
 
     async def reset(request: web.Request) -> web.Response:
         state.plans.clear()
@@ -140,8 +155,10 @@ def build_app(seed: int | None = None) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_post("/b/{backend}/v1/chat/completions", chat)
+    app.router.add_post("/v1/chat/completions", openai)
+    app.router.add_post("/b/{backend}/v1/chat/completions", openai)
+    app.router.add_post("/b/{backend}/v1/messages", anthropic)
+    app.router.add_post("/b/{backend}/v1beta/models/{model}:generateContent", gemini)
     app.router.add_get("/admin/backends/{backend}", get_backend)
     app.router.add_put("/admin/backends/{backend}/faults", put_faults)
     app.router.add_post("/admin/reset", reset)
@@ -155,15 +172,15 @@ class FakeProviderServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int | None = None) -> None:
         self.host = host
         self.port = port
-        self._runner = web.AppRunner(build_app(seed), access_log=None)
+        self._runner = web.AppRunner(build_app(seed), access_log=None, shutdown_timeout=0.5)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def backend_url(self, backend: str) -> str:
-        """Base URL for an OpenAI client of ``backend`` (ends in ``/v1``)."""
-        return f"{self.url}/b/{backend}/v1"
+    def backend_url(self, backend: str, wire: str = "openai") -> str:
+        """Base URL a client of ``backend`` uses: ``.../v1`` (OpenAI, Anthropic) or ``.../v1beta`` (Gemini)."""
+        return f"{self.url}/b/{backend}/{'v1beta' if wire == 'gemini' else 'v1'}"
 
     async def start(self) -> FakeProviderServer:
         await self._runner.setup()

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 
 import httpx
 
 from schemas.errors import ProviderError
 
-__all__ = ["RETRIABLE_STATUS", "error_from_exception", "error_from_response", "parse_retry_after"]
+__all__ = [
+    "RETRIABLE_STATUS",
+    "error_from_exception",
+    "error_from_response",
+    "parse_duration",
+    "parse_reset_time",
+    "parse_retry_after",
+]
 
 RETRIABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 _MAX_RETRY_AFTER_S = 3600.0
@@ -38,6 +47,39 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     except (TypeError, ValueError):
         return None
     if when is None:
+        return None
+    now = time.time() if now is None else now
+    return min(max(when.timestamp() - now, 0.0), _MAX_RETRY_AFTER_S)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(raw: str | None) -> float | None:
+    """Seconds in a Go-style duration ("1s", "6m0s", "20ms", "1h2m3.5s") or a bare number of seconds."""
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(raw)
+    if not parts or "".join(n + u for n, u in parts) != raw:
+        return None
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def parse_reset_time(raw: str | None, *, now: float | None = None) -> float | None:
+    """Seconds until an RFC 3339 timestamp (Anthropic's ``anthropic-ratelimit-*-reset``)."""
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
         return None
     now = time.time() if now is None else now
     return min(max(when.timestamp() - now, 0.0), _MAX_RETRY_AFTER_S)

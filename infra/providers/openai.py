@@ -1,4 +1,4 @@
-"""OpenAI chat-completions adapter (also any OpenAI-compatible server: vLLM, Ollama, LM Studio)."""
+"""OpenAI chat completions (also any OpenAI-compatible server: vLLM, Ollama, LM Studio, Azure-style proxies)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from infra.providers.http_errors import error_from_exception, error_from_response
-from schemas.config import BackendConfig
+from infra.providers.http_base import HttpJsonProvider
+from infra.providers.http_errors import error_from_response, parse_duration
 from schemas.errors import ProviderError
 from schemas.events import Usage
 from schemas.protocols import ProviderCall, ProviderResult
@@ -15,19 +15,17 @@ from schemas.protocols import ProviderCall, ProviderResult
 __all__ = ["OpenAIProvider"]
 
 
-class OpenAIProvider:
-    """POST ``{base_url}/chat/completions`` in the OpenAI wire format."""
+class OpenAIProvider(HttpJsonProvider):
+    """POST ``{base_url}/chat/completions``; ``base_url`` ends in ``/v1``."""
 
-    def __init__(self, backend: BackendConfig, client: httpx.AsyncClient, api_key: str | None) -> None:
-        self.name = backend.name
-        self._url = backend.base_url.rstrip("/") + "/chat/completions"
-        self._client = client
-        self._headers = {"content-type": "application/json"}
-        if api_key:
-            self._headers["authorization"] = f"Bearer {api_key}"
+    def url(self, call: ProviderCall) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     @staticmethod
-    def build_body(call: ProviderCall) -> dict[str, Any]:
+    def build_body(call: ProviderCall) -> dict[str, Any]:  # type: ignore[override]
         body: dict[str, Any] = {
             "model": call.model,
             "messages": [{"role": m.role, "content": m.content} for m in call.messages],
@@ -38,54 +36,28 @@ class OpenAIProvider:
             body["temperature"] = call.temperature
         return body
 
-    def parse_body(self, data: Any) -> ProviderResult:
-        try:
-            choice = data["choices"][0]
-            content = choice["message"].get("content") or ""
-            usage = data.get("usage") or {}
-            return ProviderResult(
-                content=content,
-                model=data.get("model") or "",
-                finish_reason=choice.get("finish_reason"),
-                usage=Usage(
-                    prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                    completion_tokens=int(usage.get("completion_tokens") or 0),
-                ),
-            )
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            raise ProviderError(
-                f"{self.name}: malformed chat completion ({type(exc).__name__}: {exc})",
-                backend=self.name,
-                retriable=True,
-                code="provider_protocol_error",
-            ) from None
+    def parse_body(self, data: Any, call: ProviderCall) -> ProviderResult:
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        return ProviderResult(
+            content=choice["message"].get("content") or "",
+            model=data.get("model") or call.model,
+            finish_reason=choice.get("finish_reason"),
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            ),
+        )
 
-    async def complete(self, call: ProviderCall) -> ProviderResult:
-        headers = dict(self._headers)
-        if call.request_id:
-            headers["x-request-id"] = call.request_id
-        try:
-            response = await self._client.post(
-                self._url, json=self.build_body(call), headers=headers, timeout=call.timeout_s
-            )
-        except httpx.HTTPError as exc:
-            raise error_from_exception(self.name, exc) from None
-        if response.status_code >= 400:
-            raise error_from_response(self.name, response)
-        try:
-            data = response.json()
-        except ValueError:
-            raise ProviderError(
-                f"{self.name}: response is not JSON",
-                backend=self.name,
-                retriable=True,
-                status=response.status_code,
-                code="provider_protocol_error",
-            ) from None
-        result = self.parse_body(data)
-        if not result.model:
-            result.model = call.model
-        return result
-
-    async def aclose(self) -> None:
-        """The shared client is owned by the pool, nothing to release here."""
+    def error_from_response(self, response: httpx.Response) -> ProviderError:
+        err = error_from_response(self.name, response)
+        if err.status == 429 and err.retry_after is None:
+            # OpenAI's rate-limit headers say when the exhausted budget resets, e.g. "1s", "6m0s", "20ms"
+            resets = [
+                parse_duration(response.headers.get(h))
+                for h in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+            ]
+            known = [r for r in resets if r is not None]
+            if known:
+                err.retry_after = max(known)
+        return err

@@ -8,6 +8,8 @@ from importlib.metadata import entry_points
 
 import httpx
 
+from infra.providers.anthropic import AnthropicProvider
+from infra.providers.gemini import GeminiProvider
 from infra.providers.openai import OpenAIProvider
 from schemas.config import BackendConfig
 from schemas.errors import ConfigError
@@ -54,5 +56,7 @@ def default_registry() -> ProviderRegistry:
     registry = ProviderRegistry()
     registry.register("openai", OpenAIProvider)
     registry.register("openai-compatible", OpenAIProvider)
+    registry.register("anthropic", AnthropicProvider)
+    registry.register("gemini", GeminiProvider)
     registry.load_entry_points()
     return registry

@@ -103,7 +103,9 @@ async def test_api_key_goes_into_authorization_header_only() -> None:
 
 async def test_malformed_body_is_a_retriable_protocol_error() -> None:
     transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"choices": []}))
-    provider = OpenAIProvider(BackendConfig(name="m", base_url="http://x/v1"), httpx.AsyncClient(transport=transport), None)
+    provider = OpenAIProvider(
+        BackendConfig(name="m", base_url="http://x/v1"), httpx.AsyncClient(transport=transport), None
+    )
     with pytest.raises(ProviderError) as info:
         await provider.complete(_call())
     assert info.value.code == "provider_protocol_error"

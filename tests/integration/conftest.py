@@ -139,11 +139,21 @@ async def router_env(
             "commit_interval_s": 0.2,
         },
         "redis": {"url": redis_url, "key_prefix": f"it-{tag}:"},
-        "worker": {"max_in_flight": 32, "concurrency_per_class": 8, "loglevel": "info",
-                   "retry": {"max_attempts": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}},
+        "worker": {
+            "max_in_flight": 32,
+            "concurrency_per_class": 8,
+            "loglevel": "info",
+            "retry": {"max_attempts": 3, "base_delay_s": 0.05, "max_delay_s": 0.2},
+        },
         "default_model": "gpt-4o-mini",
-        "backends": [{"name": backend, "base_url": fake_provider.backend_url(backend), "timeout_s": 5,
-                      "models": ["gpt-4o-mini", "gpt-4o"]}],
+        "backends": [
+            {
+                "name": backend,
+                "base_url": fake_provider.backend_url(backend),
+                "timeout_s": 5,
+                "models": ["gpt-4o-mini", "gpt-4o"],
+            }
+        ],
     }
     path = tmp_path / "router.yaml"
     path.write_text(yaml.safe_dump(data))

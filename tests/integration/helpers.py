@@ -33,7 +33,9 @@ async def gather_responses(
     return [f.result() for f in all_futs]
 
 
-async def read_topic(bootstrap: str, topic: str, model: type[M], *, min_count: int = 0, timeout_s: float = 20) -> list[M]:
+async def read_topic(
+    bootstrap: str, topic: str, model: type[M], *, min_count: int = 0, timeout_s: float = 20
+) -> list[M]:
     """All records of ``topic`` decoded as ``model`` (waits until at least ``min_count`` are there)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()

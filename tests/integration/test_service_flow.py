@@ -51,8 +51,9 @@ async def test_malformed_messages_are_dead_lettered_while_valid_traffic_flows(ro
         b"\x00\x01\x02 binary junk",
         b"{ truncated json",
         json.dumps({"request_id": "bad-schema-1", "messages": []}).encode(),
-        json.dumps({"request_id": "bad-schema-2", "messages": [{"role": "user", "content": "x"}],
-                    "priority": "urgent"}).encode(),
+        json.dumps(
+            {"request_id": "bad-schema-2", "messages": [{"role": "user", "content": "x"}], "priority": "urgent"}
+        ).encode(),
         json.dumps({"schema_version": 42, "messages": [{"role": "user", "content": "x"}]}).encode(),
     ]
     valid = _requests(60, "mixed")
@@ -114,9 +115,20 @@ async def test_reply_to_topic_receives_the_response(router_env: RouterEnv) -> No
 async def test_cli_send_waits_for_the_answer(router_env: RouterEnv) -> None:
     router_env.start_worker()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams.cli", "send", "What is Kafka?", "--priority", "high", "--wait",
-        "--timeout", "90", "--config", str(router_env.config_path),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "send",
+        "What is Kafka?",
+        "--priority",
+        "high",
+        "--wait",
+        "--timeout",
+        "90",
+        "--config",
+        str(router_env.config_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()

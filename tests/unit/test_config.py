@@ -27,7 +27,8 @@ def test_json_and_yaml_are_both_accepted() -> None:
 
 def test_env_overrides_apply() -> None:
     cfg = parse_config(
-        MINIMAL, env={"LLM_ROUTER_KAFKA_BOOTSTRAP": "k:1", "LLM_ROUTER_TOPIC_PREFIX": "t1", "LLM_ROUTER_REDIS_URL": "redis://r"}
+        MINIMAL,
+        env={"LLM_ROUTER_KAFKA_BOOTSTRAP": "k:1", "LLM_ROUTER_TOPIC_PREFIX": "t1", "LLM_ROUTER_REDIS_URL": "redis://r"},
     )
     assert (cfg.kafka.bootstrap_servers, cfg.kafka.topic_prefix, cfg.redis.url) == ("k:1", "t1", "redis://r")
 

@@ -51,3 +51,20 @@ def test_transport_errors_are_retriable() -> None:
     assert error_from_exception("b", httpx.ReadTimeout("t")).code == "provider_timeout"
     assert error_from_exception("b", httpx.ConnectError("refused")).retriable
     assert not error_from_exception("b", ValueError("x")).retriable
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("2.5", 2.5), ("soon", None), ("", None)],
+)
+def test_parse_duration(raw: str, seconds: float | None) -> None:
+    from infra.providers.http_errors import parse_duration
+
+    assert parse_duration(raw) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_parse_reset_time() -> None:
+    from infra.providers.http_errors import parse_reset_time
+
+    assert parse_reset_time("2023-11-14T22:13:50Z", now=1_700_000_000.0) == pytest.approx(30.0)
+    assert parse_reset_time("garbage") is None
