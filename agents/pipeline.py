@@ -1,5 +1,5 @@
-"""From raw Kafka record to published outcome. Nothing here raises: every record ends as a response,
-a dead letter, or both, and only then returns (so the offset may be committed)."""
+"""From raw Kafka record to published outcome. Nothing here raises: every record ends as a response, a
+dead letter, or a scheduled retry, and only then returns (so the offset may be committed)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,30 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from agents.priority_gate import PriorityGate
-from agents.processor import Outcome, RequestProcessor
+from agents.processor import Outcome, RequestProcessor, RetryPlan
 from infra.idempotency import IdempotencyStore
 from schemas.errors import MessageError
-from schemas.events import ChatRequest, ChatResponse, DeadLetter, DeadLetterReason, ErrorInfo, FailureEvent
+from schemas.events import (
+    RETRY_HEADER,
+    ChatRequest,
+    ChatResponse,
+    DeadLetter,
+    DeadLetterReason,
+    ErrorInfo,
+    FailureEvent,
+    RetryState,
+)
 from schemas.protocols import Publisher
 from streams.codecs import decode_request, encode
-from streams.topics import TopicNames
+from streams.topics import DEFAULT_TIERS_S, TopicNames
 
-__all__ = ["Pipeline", "PipelineStats", "RawMessage"]
+__all__ = ["REPLAY_HEADER", "Pipeline", "PipelineStats", "RawMessage"]
 
 log = logging.getLogger(__name__)
+REPLAY_HEADER = "llm-replay"  # dead_letter_id of a replayed dead letter
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,12 @@ class RawMessage:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
     timestamp_ms: float | None = None
 
+    def header(self, name: str) -> bytes | None:
+        for k, v in reversed(self.headers):
+            if k == name:
+                return v
+        return None
+
 
 @dataclass
 class PipelineStats:
@@ -41,12 +59,13 @@ class PipelineStats:
     answered: int = 0
     failed: int = 0
     dead_lettered: int = 0
+    retries_scheduled: int = 0
     redelivered: int = 0
     internal_errors: int = 0
 
 
 class Pipeline:
-    """Decode → dedupe → wait for a slot → process → publish (response, failures, dead letter)."""
+    """Decode → dedupe → wait for a slot → one round → publish (response | retry), failures, dead letter."""
 
     def __init__(
         self,
@@ -55,12 +74,15 @@ class Pipeline:
         topics: TopicNames,
         gate: PriorityGate,
         idempotency: IdempotencyStore,
+        *,
+        retry_tiers_s: list[float] | None = None,
     ) -> None:
         self._processor = processor
         self._publisher = publisher
         self._topics = topics
         self._gate = gate
         self._idempotency = idempotency
+        self._tiers = retry_tiers_s or DEFAULT_TIERS_S
         self.stats = PipelineStats()
 
     async def handle(self, raw: RawMessage) -> None:
@@ -68,7 +90,7 @@ class Pipeline:
         try:
             request = decode_request(raw.value)
         except MessageError as exc:
-            await self._dead_letter(
+            await self.dead_letter(
                 raw,
                 DeadLetterReason.INVALID_MESSAGE,
                 exc.message,
@@ -85,7 +107,7 @@ class Pipeline:
             self.stats.internal_errors += 1
             log.exception("internal error on request %s", request.request_id)
             message = f"{type(exc).__name__}: {exc}"
-            await self._dead_letter(
+            await self.dead_letter(
                 raw, DeadLetterReason.INTERNAL_ERROR, message, code="internal_error", stage="internal", request=request
             )
             response = ChatResponse(
@@ -102,19 +124,62 @@ class Pipeline:
                 headers=self._headers(raw, request),
             )
 
+    @staticmethod
+    def retry_state(raw: RawMessage) -> RetryState | None:
+        value = raw.header(RETRY_HEADER)
+        if value is None:
+            return None
+        try:
+            return RetryState.model_validate_json(value)
+        except ValidationError:
+            log.warning("ignoring malformed %s header on %s[%d]@%d", RETRY_HEADER, raw.topic, raw.partition, raw.offset)
+            return None
+
+    @staticmethod
+    def idempotency_key(raw: RawMessage, request: ChatRequest) -> str:
+        replay = raw.header(REPLAY_HEADER)
+        return f"{request.request_id}#replay:{replay.decode(errors='replace')}" if replay else request.request_id
+
     async def _serve(self, raw: RawMessage, request: ChatRequest) -> None:
         reply_topic = request.reply_to or self._topics.responses
         headers = self._headers(raw, request)
-        remembered = await self._idempotency.get(request.request_id)
+        key = self.idempotency_key(raw, request)
+        remembered = await self._idempotency.get(key)
         if remembered is not None:
             # redelivery after a crash or a duplicate produce: answer again with the same response, no new call
             self.stats.redelivered += 1
             await self._publisher.publish(reply_topic, remembered, key=request.request_id.encode(), headers=headers)
             return
-        queued_ms = max(time.time() * 1000 - raw.timestamp_ms, 0.0) if raw.timestamp_ms else 0.0
+        state = self.retry_state(raw)
+        if state is not None:
+            queued_ms = max((time.time() - state.first_seen.timestamp()) * 1000, 0.0)
+        else:
+            queued_ms = max(time.time() * 1000 - raw.timestamp_ms, 0.0) if raw.timestamp_ms else 0.0
         async with self._gate.slot(request.priority):
-            outcome = await self._processor.process(request, queued_ms=queued_ms)
-        await self._publish(raw, request, outcome, reply_topic, headers)
+            outcome = await self._processor.process(request, state=state, queued_ms=queued_ms)
+        if outcome.retry is not None:
+            await self._schedule_retry(raw, request, outcome.retry, outcome.failures)
+            return
+        await self._publish(raw, request, outcome, reply_topic, headers, key)
+
+    async def _schedule_retry(
+        self, raw: RawMessage, request: ChatRequest, plan: RetryPlan, failures: list[FailureEvent]
+    ) -> None:
+        state = plan.state
+        if not state.origin_topic:
+            state.origin_topic = raw.topic
+        topic = self._topics.retry_tier(self._tiers, plan.delay_s)
+        headers = [(k, v) for k, v in raw.headers if k != RETRY_HEADER]
+        headers.append((RETRY_HEADER, state.model_dump_json().encode()))
+        sends = [self._publisher.publish(topic, raw.value or b"", key=raw.key, headers=headers)]
+        for failure in failures:
+            failure.source_topic = raw.topic
+            sends.append(
+                self._publisher.publish(self._topics.failures, encode(failure), key=request.request_id.encode())
+            )
+        await asyncio.gather(*sends)
+        self.stats.retries_scheduled += 1
+        log.debug("request %s retries in %.2fs via %s", request.request_id, plan.delay_s, topic)
 
     async def _publish(
         self,
@@ -123,8 +188,11 @@ class Pipeline:
         outcome: Outcome,
         reply_topic: str,
         headers: list[tuple[str, bytes]],
+        key: str,
     ) -> None:
-        body = encode(outcome.response)
+        response = outcome.response
+        assert response is not None
+        body = encode(response)
         sends = [self._publisher.publish(reply_topic, body, key=request.request_id.encode(), headers=headers)]
         for failure in outcome.failures:
             failure.source_topic = raw.topic
@@ -135,29 +203,26 @@ class Pipeline:
             )
         if outcome.dead_letter is not None:
             letter = self._letter(
-                raw,
-                outcome.dead_letter,
-                outcome.response.error.message if outcome.response.error else "failed",
-                request=request,
+                raw, outcome.dead_letter, response.error.message if response.error else "failed", request=request
             )
-            letter.attempts = outcome.response.attempts
+            letter.attempts = response.attempts
             sends.append(
                 self._publisher.publish(
                     self._topics.deadletter, encode(letter), key=request.request_id.encode(), headers=headers
                 )
             )
         await asyncio.gather(*sends)
-        if outcome.response.status == "ok":
+        if response.status == "ok":
             self.stats.answered += 1
         else:
             self.stats.failed += 1
         if outcome.dead_letter is not None:
             self.stats.dead_lettered += 1
-        await self._idempotency.put(request.request_id, body)
+        await self._idempotency.put(key, body)
 
     @staticmethod
     def _headers(raw: RawMessage, request: ChatRequest) -> list[tuple[str, bytes]]:
-        passed = [(k, v) for k, v in raw.headers if k in ("traceparent", "tracestate")]
+        passed = [(k, v) for k, v in raw.headers if k in ("traceparent", "tracestate", REPLAY_HEADER)]
         return [("request_id", request.request_id.encode()), ("content-type", b"application/json"), *passed]
 
     def _letter(
@@ -169,13 +234,14 @@ class Pipeline:
         request: ChatRequest | None = None,
         request_id: str | None = None,
     ) -> DeadLetter:
+        state = self.retry_state(raw)
         return DeadLetter(
             reason=reason,
             error=error,
             request_id=request.request_id if request else request_id,
             tenant=request.tenant if request else None,
             model=(request.route or request.model) if request else None,
-            source_topic=raw.topic,
+            source_topic=state.origin_topic if state and state.origin_topic else raw.topic,
             partition=raw.partition,
             offset=raw.offset,
             key_b64=DeadLetter.b64(raw.key) if raw.key is not None else None,
@@ -183,7 +249,7 @@ class Pipeline:
             headers=[(k, DeadLetter.b64(v)) for k, v in raw.headers],
         )
 
-    async def _dead_letter(
+    async def dead_letter(
         self,
         raw: RawMessage,
         reason: DeadLetterReason,
@@ -194,6 +260,7 @@ class Pipeline:
         request: ChatRequest | None = None,
         request_id: str | None = None,
     ) -> None:
+        """Publish a dead letter and its failure event for ``raw``."""
         letter = self._letter(raw, reason, error, request=request, request_id=request_id)
         failure = FailureEvent(
             request_id=letter.request_id,

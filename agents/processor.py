@@ -1,14 +1,16 @@
-"""Serve one decoded request: deadline check, candidates, provider calls with retries and failover."""
+"""Serve one decoded request for one round: deadline check, candidates, provider calls with immediate
+failover, then either a terminal outcome or a plan to retry later (durably, via a delay topic)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from agents.health_board import HealthBoard
 from agents.retry_policy import RetryPolicy
-from agents.routing import ModelRouter
+from agents.routing import Candidate, ModelRouter
 from infra.providers.pool import BackendPool
 from schemas.config import RetrySettings
 from schemas.errors import NoRouteError, ProviderError
@@ -20,22 +22,33 @@ from schemas.events import (
     ErrorInfo,
     FailureEvent,
     Latency,
+    RetryState,
     utcnow,
 )
-from schemas.protocols import ProviderCall
+from schemas.protocols import ProviderCall, ProviderResult
 
-__all__ = ["Outcome", "RequestProcessor"]
+__all__ = ["Outcome", "RequestProcessor", "RetryPlan"]
 
 log = logging.getLogger(__name__)
+_MIN_WAIT_S = 0.2  # when every candidate is open: the shortest wait before looking again
+
+
+@dataclass
+class RetryPlan:
+    """The request is not finished: try again after ``delay_s`` with ``state``."""
+
+    delay_s: float
+    state: RetryState
 
 
 @dataclass
 class Outcome:
-    """The terminal response plus the failure events and dead-letter reason it produced."""
+    """What one round produced: a terminal ``response`` (maybe with a dead-letter reason) or a ``retry``."""
 
-    response: ChatResponse
+    response: ChatResponse | None = None
     failures: list[FailureEvent] = field(default_factory=list)
     dead_letter: DeadLetterReason | None = None
+    retry: RetryPlan | None = None
 
 
 class RequestProcessor:
@@ -47,14 +60,20 @@ class RequestProcessor:
         router: ModelRouter,
         retry: RetrySettings,
         *,
+        health: HealthBoard | None = None,
+        on_transition: object = None,
         worker_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._pool = pool
         self._router = router
+        self._settings = retry
         self._policy = retry_policy or RetryPolicy(retry)
         self._worker_id = worker_id
+        self._health = health
+        self._notify = on_transition if callable(on_transition) else None
 
+    # --- helpers -------------------------------------------------------------------------------------------
     def _base(self, request: ChatRequest) -> ChatResponse:
         return ChatResponse(
             request_id=request.request_id, tenant=request.tenant, priority=request.priority, worker=self._worker_id
@@ -63,6 +82,7 @@ class RequestProcessor:
     def _fail(
         self,
         request: ChatRequest,
+        state: RetryState,
         *,
         stage: str,
         code: str,
@@ -70,14 +90,13 @@ class RequestProcessor:
         reason: DeadLetterReason,
         queued_ms: float,
         started: float,
-        attempts: list[Attempt] | None = None,
         failures: list[FailureEvent] | None = None,
         retriable: bool = False,
     ) -> Outcome:
         response = self._base(request)
         response.status = "error"
         response.error = ErrorInfo(code=code, message=message, retriable=retriable)
-        response.attempts = attempts or []
+        response.attempts = list(state.attempts)
         response.latency = Latency(queue_ms=queued_ms, total_ms=queued_ms + (time.perf_counter() - started) * 1000)
         terminal = FailureEvent(
             request_id=request.request_id,
@@ -87,6 +106,7 @@ class RequestProcessor:
             message=message,
             retriable=retriable,
             terminal=True,
+            attempts=list(state.attempts),
         )
         return Outcome(response=response, failures=[*(failures or []), terminal], dead_letter=reason)
 
@@ -96,16 +116,29 @@ class RequestProcessor:
             return None
         return (request.deadline - utcnow()).total_seconds()
 
-    async def process(self, request: ChatRequest, *, queued_ms: float = 0.0) -> Outcome:
+    def _allowed(self, backend: str) -> bool:
+        return self._health is None or self._health.allow(backend)
+
+    def _record(self, backend: str, ok: bool | None, latency_ms: float, reason: str = "") -> None:
+        if self._health is not None:
+            t = self._health.end(backend, ok=ok, latency_ms=latency_ms, reason=reason)
+            if t is not None and self._notify is not None:
+                self._notify(t)
+
+    # --- the round -----------------------------------------------------------------------------------------
+    async def process(
+        self, request: ChatRequest, *, state: RetryState | None = None, queued_ms: float = 0.0
+    ) -> Outcome:
         started = time.perf_counter()
+        state = state.model_copy(deep=True) if state is not None else RetryState()
         left = self._time_left(request)
         if left is not None and left <= 0:
             return self._fail(
                 request,
+                state,
                 stage="deadline",
                 code="deadline_expired",
-                message=f"deadline {request.deadline.isoformat() if request.deadline else ''} passed "
-                f"{-left:.3f}s before the request could be served",
+                message=f"deadline passed {-left:.3f}s before the request could be served",
                 reason=DeadLetterReason.DEADLINE_EXPIRED,
                 queued_ms=queued_ms,
                 started=started,
@@ -115,6 +148,7 @@ class RequestProcessor:
         except NoRouteError as exc:
             return self._fail(
                 request,
+                state,
                 stage="route",
                 code=exc.code,
                 message=exc.message,
@@ -123,89 +157,194 @@ class RequestProcessor:
                 started=started,
             )
 
-        attempts: list[Attempt] = []
         failures: list[FailureEvent] = []
+        retry_afters: list[float | None] = []
         provider_ms = 0.0
-        attempt_no = 0
-        while True:
-            attempt_no += 1
-            candidate = candidates[(attempt_no - 1) % len(candidates)]
-            backend = self._pool.config(candidate.backend)
-            left = self._time_left(request)
-            timeout = backend.timeout_s if left is None else max(min(backend.timeout_s, left), 0.001)
-            call = ProviderCall(
-                model=candidate.model,
-                messages=request.messages,
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                timeout_s=timeout,
-                request_id=request.request_id,
-            )
-            t0 = time.perf_counter()
-            try:
-                result = await self._pool.get(candidate.backend).complete(call)
-            except ProviderError as exc:
-                elapsed = (time.perf_counter() - t0) * 1000
-                provider_ms += elapsed
-                attempts.append(
-                    Attempt(
-                        backend=candidate.backend,
-                        model=candidate.model,
-                        ok=False,
-                        error_code=exc.code,
-                        http_status=exc.status,
-                        latency_ms=elapsed,
-                    )
-                )
-                failures.append(
-                    FailureEvent(
-                        request_id=request.request_id,
-                        tenant=request.tenant,
-                        stage="provider",
-                        code=exc.code,
-                        message=exc.message,
-                        retriable=exc.retriable,
-                        backend=candidate.backend,
-                        attempt=attempt_no,
-                    )
-                )
-                delay = self._policy.next_delay(
-                    attempt_no,
-                    retriable=exc.retriable,
-                    retry_after=exc.retry_after,
-                    time_left_s=self._time_left(request),
-                )
-                if delay is None:
-                    reason = DeadLetterReason.RETRIES_EXHAUSTED if exc.retriable else DeadLetterReason.PROVIDER_REJECTED
-                    return self._fail(
-                        request,
-                        stage="provider",
-                        code=exc.code,
-                        message=f"{exc.message} (after {attempt_no} attempt{'s' if attempt_no > 1 else ''})",
-                        reason=reason,
-                        queued_ms=queued_ms,
-                        started=started,
-                        attempts=attempts,
-                        failures=failures,
-                        retriable=exc.retriable,
-                    )
-                log.debug("retrying %s in %.3fs after %s", request.request_id, delay, exc.code)
-                await asyncio.sleep(delay)
+        for candidate in candidates:
+            if len(state.attempts) >= self._settings.max_attempts:
+                break
+            if not self._allowed(candidate.backend):
                 continue
-            elapsed = (time.perf_counter() - t0) * 1000
+            outcome, elapsed, result = await self._attempt(request, candidate, state, failures, retry_afters)
             provider_ms += elapsed
-            attempts.append(Attempt(backend=candidate.backend, model=result.model, ok=True, latency_ms=elapsed))
-            response = self._base(request)
-            response.model = result.model
-            response.backend = candidate.backend
-            response.provider = backend.provider
-            response.content = result.content
-            response.finish_reason = result.finish_reason
-            response.usage = result.usage
-            response.attempts = attempts
-            response.latency = Latency(
-                queue_ms=queued_ms,
-                provider_ms=provider_ms,
-                total_ms=queued_ms + (time.perf_counter() - started) * 1000,
+            if result is not None:
+                outcome_ok = self._success(request, result, state, queued_ms, provider_ms, started)
+                outcome_ok.failures = failures
+                return outcome_ok
+            if outcome == "rejected":
+                last = state.attempts[-1]
+                return self._fail(
+                    request,
+                    state,
+                    stage="provider",
+                    code=last.error_code or "provider_rejected",
+                    message=failures[-1].message,
+                    reason=DeadLetterReason.PROVIDER_REJECTED,
+                    queued_ms=queued_ms,
+                    started=started,
+                    failures=failures,
+                )
+        return self._plan_retry(request, state, candidates, failures, retry_afters, queued_ms, started)
+
+    async def _attempt(
+        self,
+        request: ChatRequest,
+        candidate: Candidate,
+        state: RetryState,
+        failures: list[FailureEvent],
+        retry_afters: list[float | None],
+    ) -> tuple[str, float, ProviderResult | None]:
+        backend = self._pool.config(candidate.backend)
+        left = self._time_left(request)
+        timeout = backend.timeout_s if left is None else max(min(backend.timeout_s, left), 0.001)
+        call = ProviderCall(
+            model=candidate.model,
+            messages=request.messages,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            timeout_s=timeout,
+            request_id=request.request_id,
+        )
+        if self._health is not None:
+            self._health.begin(candidate.backend)
+        t0 = time.perf_counter()
+        try:
+            result = await self._pool.get(candidate.backend).complete(call)
+        except ProviderError as exc:
+            elapsed = (time.perf_counter() - t0) * 1000
+            self._record(candidate.backend, False if exc.retriable else None, elapsed, exc.code)
+            state.attempts.append(
+                Attempt(
+                    backend=candidate.backend,
+                    model=candidate.model,
+                    ok=False,
+                    error_code=exc.code,
+                    http_status=exc.status,
+                    latency_ms=elapsed,
+                )
             )
-            return Outcome(response=response, failures=failures)
+            state.last_error = ErrorInfo(code=exc.code, message=exc.message, retriable=exc.retriable)
+            failures.append(
+                FailureEvent(
+                    request_id=request.request_id,
+                    tenant=request.tenant,
+                    stage="provider",
+                    code=exc.code,
+                    message=exc.message,
+                    retriable=exc.retriable,
+                    backend=candidate.backend,
+                    attempt=len(state.attempts),
+                )
+            )
+            retry_afters.append(exc.retry_after)
+            return ("failed" if exc.retriable else "rejected"), elapsed, None
+        except BaseException:
+            if self._health is not None:
+                self._health.end(candidate.backend, ok=None, latency_ms=0.0)
+            raise
+        elapsed = (time.perf_counter() - t0) * 1000
+        self._record(candidate.backend, True, elapsed)
+        state.attempts.append(Attempt(backend=candidate.backend, model=result.model, ok=True, latency_ms=elapsed))
+        return "ok", elapsed, result
+
+    def _success(
+        self,
+        request: ChatRequest,
+        result: ProviderResult,
+        state: RetryState,
+        queued_ms: float,
+        provider_ms: float,
+        started: float,
+    ) -> Outcome:
+        last = state.attempts[-1]
+        response = self._base(request)
+        response.model = result.model
+        response.backend = last.backend
+        response.provider = self._pool.config(last.backend).provider
+        response.content = result.content
+        response.finish_reason = result.finish_reason
+        response.usage = result.usage
+        response.attempts = list(state.attempts)
+        response.latency = Latency(
+            queue_ms=queued_ms, provider_ms=provider_ms, total_ms=queued_ms + (time.perf_counter() - started) * 1000
+        )
+        return Outcome(response=response)
+
+    def _plan_retry(
+        self,
+        request: ChatRequest,
+        state: RetryState,
+        candidates: list[Candidate],
+        failures: list[FailureEvent],
+        retry_afters: list[float | None],
+        queued_ms: float,
+        started: float,
+    ) -> Outcome:
+        last = state.last_error
+        if len(state.attempts) >= self._settings.max_attempts:
+            return self._fail(
+                request,
+                state,
+                stage="provider",
+                code=last.code if last else "retries_exhausted",
+                message=f"gave up after {len(state.attempts)} attempts"
+                + (f"; last error: {last.message}" if last else ""),
+                reason=DeadLetterReason.RETRIES_EXHAUSTED,
+                queued_ms=queued_ms,
+                started=started,
+                failures=failures,
+                retriable=True,
+            )
+        state.rounds += 1
+        if not retry_afters:  # nothing was called: every candidate's circuit is open
+            waits = [self._health.available_in(c.backend) for c in candidates] if self._health else [0.0]
+            delay = min(max(min(waits), _MIN_WAIT_S), self._settings.max_delay_s)
+            failures.append(
+                FailureEvent(
+                    request_id=request.request_id,
+                    tenant=request.tenant,
+                    stage="route",
+                    code="all_backends_open",
+                    message=f"every candidate ({', '.join(c.backend for c in candidates)}) is open; "
+                    f"waiting {delay:.2f}s",
+                    retriable=True,
+                )
+            )
+        else:
+            # Retry-After counts only when every failed backend gave one: then the earliest of them wins
+            given = [ra for ra in retry_afters if ra is not None]
+            retry_after = min(given) if len(given) == len(retry_afters) else None
+            delay = self._policy.backoff(state.rounds, retry_after)
+        first_seen = state.first_seen
+        waited_total = (utcnow() - first_seen).total_seconds() + delay
+        left = self._time_left(request)
+        if left is not None and delay >= left:
+            return self._fail(
+                request,
+                state,
+                stage="deadline",
+                code="deadline_expired",
+                message=f"no retry can finish before the deadline (next try in {delay:.2f}s, {left:.2f}s left)"
+                + (f"; last error: {last.message}" if last else ""),
+                reason=DeadLetterReason.DEADLINE_EXPIRED,
+                queued_ms=queued_ms,
+                started=started,
+                failures=failures,
+                retriable=True,
+            )
+        if waited_total > self._settings.max_total_s:
+            return self._fail(
+                request,
+                state,
+                stage="provider",
+                code=last.code if last else "retries_exhausted",
+                message=f"gave up after {waited_total:.0f}s (retry.max_total_s)"
+                + (f"; last error: {last.message}" if last else ""),
+                reason=DeadLetterReason.RETRIES_EXHAUSTED,
+                queued_ms=queued_ms,
+                started=started,
+                failures=failures,
+                retriable=True,
+            )
+        state.not_before = utcnow() + timedelta(seconds=delay)
+        return Outcome(failures=failures, retry=RetryPlan(delay, state))

@@ -1,16 +1,23 @@
-"""Thin Faust agents: one per priority class, each feeding raw records to the shared pipeline."""
+"""Thin Faust agents: one per priority class feeding the pipeline, one per retry tier feeding the
+forwarder. Records are raw bytes: decoding is the pipeline's job, so a malformed record becomes a dead
+letter instead of a crashed agent. An event is acknowledged (its offset becomes committable) only after
+``handle`` returned, i.e. after its outcome was produced and acknowledged by the broker."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
-from agents.pipeline import Pipeline, RawMessage
-from schemas.events import PRIORITIES, Priority
+from agents.pipeline import RawMessage
+from schemas.events import PRIORITIES
 from streams.codecs import headers_dict
 from streams.topics import TopicNames
 
-__all__ = ["raw_from_event", "register_router_agents"]
+__all__ = ["raw_from_event", "register_retry_agents", "register_router_agents"]
+
+
+class _Handler(Protocol):
+    async def handle(self, raw: RawMessage) -> None: ...
 
 
 def raw_from_event(event: Any) -> RawMessage:
@@ -21,29 +28,35 @@ def raw_from_event(event: Any) -> RawMessage:
     return RawMessage(msg.topic, msg.partition, msg.offset, msg.key, msg.value, headers, ts)
 
 
+def _agent(name: str, handler: Callable[[], Awaitable[_Handler]]) -> Callable[[Any], Any]:
+    async def agent(stream: Any) -> None:
+        target = await handler()
+        async for event in stream.events():
+            await target.handle(raw_from_event(event))
+
+    agent.__name__ = agent.__qualname__ = name.replace("-", "_")
+    return agent
+
+
 def register_router_agents(
-    app: Any, topics: TopicNames, pipeline: Callable[[], Awaitable[Pipeline]], *, concurrency: int
+    app: Any, topics: TopicNames, pipeline: Callable[[], Awaitable[_Handler]], *, concurrency: int
 ) -> list[Any]:
-    """Declare one agent per class topic. The records are raw bytes: decoding is the pipeline's job, so a
-    malformed record becomes a dead letter instead of a crashed agent. An event is acknowledged (and its
-    offset becomes committable) only when ``handle`` returned, i.e. after its outcome was produced."""
+    """One agent per class topic, ``concurrency`` actors each."""
     agents = []
     for priority in PRIORITIES:
         channel = app.topic(topics.requests(priority), key_serializer="raw", value_serializer="raw")
-        agents.append(
-            app.agent(channel, name=f"router-{priority.value}", concurrency=concurrency)(
-                _make_agent(priority, pipeline)
-            )
-        )
+        name = f"router-{priority.value}"
+        agents.append(app.agent(channel, name=name, concurrency=concurrency)(_agent(name, pipeline)))
     return agents
 
 
-def _make_agent(priority: Priority, pipeline: Callable[[], Awaitable[Pipeline]]) -> Callable[[Any], Any]:
-    async def route_requests(stream: Any) -> None:
-        handler = await pipeline()
-        async for event in stream.events():
-            await handler.handle(raw_from_event(event))
-
-    route_requests.__name__ = f"route_{priority.value}"
-    route_requests.__qualname__ = route_requests.__name__
-    return route_requests
+def register_retry_agents(
+    app: Any, topics: TopicNames, tiers_s: list[float], forwarder: Callable[[], Awaitable[_Handler]]
+) -> list[Any]:
+    """One agent per retry tier; one actor each so records leave a partition in order."""
+    agents = []
+    for tier in tiers_s:
+        channel = app.topic(topics.retry(tier), key_serializer="raw", value_serializer="raw")
+        name = f"retry-{tier:g}s"
+        agents.append(app.agent(channel, name=name, concurrency=1)(_agent(name, forwarder)))
+    return agents

@@ -10,6 +10,8 @@ from schemas.events import PRIORITIES, Priority
 
 __all__ = [
     "BackendConfig",
+    "BreakerSettings",
+    "HealthSettings",
     "KafkaSettings",
     "RedisSettings",
     "RetrySettings",
@@ -36,6 +38,7 @@ class KafkaSettings(_Strict):
     failures_partitions: int = Field(default=4, ge=1)
     health_partitions: int = Field(default=1, ge=1)
     deadletter_partitions: int = Field(default=4, ge=1)
+    retry_partitions: int = Field(default=4, ge=1)
     commit_interval_s: float = Field(default=0.5, gt=0)
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
@@ -73,17 +76,53 @@ class BackendConfig(_Strict):
     models: list[str] = Field(default_factory=lambda: ["*"], description="models served; '*' serves any")
     timeout_s: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=64, ge=1)
+    probe_model: str | None = Field(default=None, description="model used by health probes (default: first)")
 
     def serves(self, model: str) -> bool:
         return "*" in self.models or model in self.models
 
 
 class RetrySettings(_Strict):
-    """Inline retry policy: exponential backoff with full jitter; Retry-After wins."""
+    """Durable retries: exponential backoff with full jitter, capped; Retry-After wins; deadline-aware.
 
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    base_delay_s: float = Field(default=0.2, ge=0)
-    max_delay_s: float = Field(default=5.0, ge=0)
+    A round tries every available candidate once (failover is immediate); when the whole round failed with
+    retriable errors the request waits in a delay topic and re-enters its class topic."""
+
+    max_attempts: int = Field(default=6, ge=1, le=50, description="provider calls per request, all backends")
+    base_delay_s: float = Field(default=0.5, ge=0)
+    max_delay_s: float = Field(default=30.0, ge=0)
+    max_total_s: float = Field(default=600.0, gt=0, description="give up this long after the first attempt")
+    tiers_s: list[float] = Field(
+        default_factory=lambda: [0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0],
+        description="delay topics llm.retry.<tier>s; a delay d waits in the largest tier <= d",
+    )
+
+    @model_validator(mode="after")
+    def _sorted_tiers(self) -> Self:
+        if not self.tiers_s or self.tiers_s[0] != 0 or sorted(set(self.tiers_s)) != self.tiers_s:
+            raise ValueError("tiers_s must be strictly increasing and start with 0")
+        return self
+
+
+class BreakerSettings(_Strict):
+    """Circuit breaker per backend, fed by every call's outcome."""
+
+    window: int = Field(default=20, ge=1, description="recent calls considered")
+    min_calls: int = Field(default=5, ge=1, description="calls in the window before the failure rate counts")
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    consecutive_failures: int = Field(default=5, ge=1)
+    open_s: float = Field(default=5.0, gt=0, description="time open before a half-open trial")
+    half_open_max_calls: int = Field(default=1, ge=1)
+
+
+class HealthSettings(_Strict):
+    """Active probes and how workers share circuit state (Redis) and publish it (health topic)."""
+
+    probe_interval_s: float = Field(default=2.0, gt=0, description="probe period of a backend not closed")
+    healthy_probe_interval_s: float = Field(default=30.0, ge=0, description="probe period when closed; 0 = never")
+    probe_timeout_s: float = Field(default=5.0, gt=0)
+    shared_refresh_s: float = Field(default=0.5, gt=0, description="how often workers read the shared state")
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
 
 class WorkerSettings(_Strict):
@@ -102,6 +141,7 @@ class RouterConfig(_Strict):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     backends: list[BackendConfig] = Field(min_length=1)
     default_model: str = "gpt-4o-mini"
     model_aliases: dict[str, str] = Field(default_factory=dict, description="alias -> model name")

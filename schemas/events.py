@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "PRIORITIES",
+    "RETRY_HEADER",
     "SCHEMA_VERSION",
     "Attempt",
     "CachePolicy",
@@ -26,12 +27,14 @@ __all__ = [
     "HealthEvent",
     "Latency",
     "Priority",
+    "RetryState",
     "Usage",
     "new_id",
     "utcnow",
 ]
 
 SCHEMA_VERSION = 1
+RETRY_HEADER = "llm-retry"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
@@ -201,7 +204,7 @@ class FailureEvent(_Event):
     event_id: str = Field(default_factory=new_id)
     request_id: str | None = None
     tenant: str | None = None
-    stage: Literal["decode", "route", "provider", "deadline", "internal"]
+    stage: Literal["decode", "route", "provider", "deadline", "internal", "retry"]
     code: str
     message: str
     retriable: bool = False
@@ -209,7 +212,21 @@ class FailureEvent(_Event):
     backend: str | None = None
     attempt: int | None = None
     source_topic: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list, description="attempt history (terminal failures)")
     at: datetime = Field(default_factory=utcnow)
+
+
+class RetryState(BaseModel):
+    """Carried in the ``llm-retry`` header of a request that waits for another round."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rounds: int = Field(default=0, ge=0, description="rounds already failed")
+    attempts: list[Attempt] = Field(default_factory=list)
+    first_seen: datetime = Field(default_factory=utcnow)
+    not_before: datetime = Field(default_factory=utcnow)
+    origin_topic: str = ""
+    last_error: ErrorInfo | None = None
 
 
 class HealthEvent(_Event):

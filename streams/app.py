@@ -6,7 +6,7 @@ from typing import Any
 
 import faust
 
-from agents.router_agent import register_router_agents
+from agents.router_agent import register_retry_agents, register_router_agents
 from schemas.config import RouterConfig
 from streams.publishers import FaustPublisher
 from streams.runtime import RouterRuntime
@@ -55,7 +55,13 @@ def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
     settings.update(overrides)
     app = RouterApp(k.consumer_group, loop=loop, **settings)
     app.runtime = RouterRuntime(config, FaustPublisher(app))
-    register_router_agents(
-        app, TopicNames(k.topic_prefix), app.runtime.pipeline, concurrency=config.worker.concurrency_per_class
-    )
+    topics = TopicNames(k.topic_prefix)
+    register_router_agents(app, topics, app.runtime.pipeline, concurrency=config.worker.concurrency_per_class)
+    register_retry_agents(app, topics, config.worker.retry.tiers_s, app.runtime.forwarder)
+    runtime = app.runtime
+
+    async def health_loop() -> None:
+        await runtime.run_health()
+
+    app.task(health_loop)
     return app

@@ -92,7 +92,8 @@ def _topics(args: argparse.Namespace) -> int:
     from infra.config_loader import load_config
     from streams.topics import ensure_topics
 
-    created = asyncio.run(ensure_topics(load_config(args.config).kafka))
+    config = load_config(args.config)
+    created = asyncio.run(ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s))
     print("\n".join(created) if created else "all topics exist")
     return 0
 

@@ -129,7 +129,7 @@ async def run_demo(opts: DemoOptions) -> int:
     topics = TopicNames(config.kafka.topic_prefix)
     logs = opts.state_dir / "logs"
     _say(f"Kafka {config.kafka.bootstrap_servers}, Redis {config.redis.url}, topics '{topics.prefix}.*'")
-    await ensure_topics(config.kafka)
+    await ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s)
 
     procs: list[ManagedProcess] = []
     base = urlparse(config.backends[0].base_url)

@@ -1,4 +1,5 @@
-"""Builds the request pipeline and its resources inside the running event loop, and closes them."""
+"""Builds the router's resources inside the running event loop (pool, Redis stores, health, pipeline) and
+closes them. One runtime per worker process."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import asyncio
 import os
 import socket
 
+from agents.health_board import HealthBoard
+from agents.health_service import HealthService
 from agents.pipeline import Pipeline
 from agents.priority_gate import PriorityGate
 from agents.processor import RequestProcessor
+from agents.retry_agent import RetryForwarder
 from agents.routing import ModelRouter
+from infra.circuit_store import CircuitStore, NullCircuitStore, RedisCircuitStore
 from infra.idempotency import IdempotencyStore, NullIdempotencyStore, RedisIdempotencyStore
 from infra.providers.pool import BackendPool
 from schemas.config import RouterConfig
@@ -24,38 +29,87 @@ def worker_id() -> str:
 
 
 class RouterRuntime:
-    """Lazily creates pool, idempotency store and pipeline on first use (inside the worker's loop)."""
+    """Lazily creates everything on first use (inside the worker's loop)."""
 
     def __init__(self, config: RouterConfig, publisher: Publisher) -> None:
         self.config = config
         self._publisher = publisher
-        self._pipeline: Pipeline | None = None
-        self._pool: BackendPool | None = None
-        self._idempotency: IdempotencyStore | None = None
         self._lock = asyncio.Lock()
+        self._built = False
+        self.pool: BackendPool | None = None
+        self.idempotency: IdempotencyStore | None = None
+        self.circuits: CircuitStore | None = None
+        self.health: HealthService | None = None
+        self._pipeline: Pipeline | None = None
+        self._forwarder: RetryForwarder | None = None
+
+    async def _ensure(self) -> None:
+        if self._built:
+            return
+        async with self._lock:
+            if not self._built:
+                self._build()
+                self._built = True
 
     async def pipeline(self) -> Pipeline:
-        if self._pipeline is None:
-            async with self._lock:
-                if self._pipeline is None:
-                    self._pipeline = self._build()
+        await self._ensure()
+        assert self._pipeline is not None
         return self._pipeline
 
-    def _build(self) -> Pipeline:
+    async def forwarder(self) -> RetryForwarder:
+        await self._ensure()
+        assert self._forwarder is not None
+        return self._forwarder
+
+    async def run_health(self) -> None:
+        """Health loop of this worker: shared circuit state, probes, health events."""
+        await self._ensure()
+        assert self.health is not None
+        await self.health.run()
+
+    def _build(self) -> None:
         cfg = self.config
-        self._pool = BackendPool(cfg.backends)
-        self._idempotency = RedisIdempotencyStore(cfg.redis) if cfg.redis.enabled else NullIdempotencyStore()
-        processor = RequestProcessor(self._pool, ModelRouter(cfg), cfg.worker.retry, worker_id=worker_id())
-        return Pipeline(
+        wid = worker_id()
+        topics = TopicNames(cfg.kafka.topic_prefix)
+        self.pool = BackendPool(cfg.backends)
+        redis_on = cfg.redis.enabled
+        self.idempotency = RedisIdempotencyStore(cfg.redis) if redis_on else NullIdempotencyStore()
+        self.circuits = RedisCircuitStore(cfg.redis) if redis_on else NullCircuitStore()
+        board = HealthBoard([b.name for b in cfg.backends], cfg.health)
+        self.health = HealthService(
+            board,
+            self.circuits,
+            self._publisher,
+            topics.health,
+            self.pool,
+            cfg.health,
+            worker_id=wid,
+            default_model=cfg.default_model,
+        )
+        processor = RequestProcessor(
+            self.pool,
+            ModelRouter(cfg),
+            cfg.worker.retry,
+            health=board,
+            on_transition=self.health.notify,
+            worker_id=wid,
+        )
+        self._pipeline = Pipeline(
             processor,
             self._publisher,
-            TopicNames(cfg.kafka.topic_prefix),
+            topics,
             PriorityGate(cfg.worker.max_in_flight),
-            self._idempotency,
+            self.idempotency,
+            retry_tiers_s=cfg.worker.retry.tiers_s,
         )
+        self._forwarder = RetryForwarder(self._publisher, self._pipeline)
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
-        if self._idempotency is not None:
-            await self._idempotency.aclose()
+        if self.health is not None:
+            await self.health.aclose()
+        if self.pool is not None:
+            await self.pool.aclose()
+        if self.idempotency is not None:
+            await self.idempotency.aclose()
+        if self.circuits is not None:
+            await self.circuits.aclose()

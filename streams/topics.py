@@ -14,7 +14,7 @@ from schemas.config import KafkaSettings
 from schemas.errors import ConfigError
 from schemas.events import PRIORITIES, Priority
 
-__all__ = ["TopicNames", "TopicSpec", "ensure_topics", "partitions_of", "topic_specs"]
+__all__ = ["DEFAULT_TIERS_S", "TopicNames", "TopicSpec", "ensure_topics", "partitions_of", "topic_specs"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,18 @@ class TopicNames:
     def deadletter(self) -> str:
         return f"{self.prefix}.deadletter"
 
+    def retry(self, tier_s: float) -> str:
+        """Delay topic of one retry tier, e.g. ``llm.retry.5s``."""
+        return f"{self.prefix}.retry.{tier_s:g}s"
+
+    def retry_tier(self, tiers_s: list[float], delay_s: float) -> str:
+        """The delay topic a wait of ``delay_s`` goes to: the largest tier not above it."""
+        chosen = tiers_s[0]
+        for tier in tiers_s:
+            if tier <= delay_s:
+                chosen = tier
+        return self.retry(chosen)
+
     def priority_of(self, topic: str) -> Priority | None:
         for p in PRIORITIES:
             if topic == self.requests(p):
@@ -62,7 +74,10 @@ class TopicSpec:
     config: dict[str, str]
 
 
-def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
+DEFAULT_TIERS_S: list[float] = [0, 1, 2, 5, 10, 30, 60, 300]
+
+
+def topic_specs(settings: KafkaSettings, retry_tiers_s: list[float] | None = None) -> list[TopicSpec]:
     """Every topic the router needs, with partition counts and configs."""
     names = TopicNames(settings.topic_prefix)
     week = str(7 * 24 * 3600 * 1000)
@@ -73,12 +88,15 @@ def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
         TopicSpec(names.health, settings.health_partitions, {"cleanup.policy": "compact"}),
         TopicSpec(names.deadletter, settings.deadletter_partitions, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
     ]
+    specs += [TopicSpec(names.retry(t), settings.retry_partitions, {}) for t in (retry_tiers_s or DEFAULT_TIERS_S)]
     for s in specs:
         s.config.setdefault("retention.ms", week)
     return specs
 
 
-async def ensure_topics(settings: KafkaSettings, *, timeout_s: float = 60.0) -> list[str]:
+async def ensure_topics(
+    settings: KafkaSettings, *, retry_tiers_s: list[float] | None = None, timeout_s: float = 60.0
+) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=15000)
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -92,7 +110,8 @@ async def ensure_topics(settings: KafkaSettings, *, timeout_s: float = 60.0) -> 
             await asyncio.sleep(1.0)
     try:
         existing = set(await admin.list_topics())
-        wanted = [s for s in topic_specs(settings) if s.name not in existing]
+        specs = topic_specs(settings, retry_tiers_s)
+        wanted = [s for s in specs if s.name not in existing]
         created: list[str] = []
         for spec in wanted:
             try:
@@ -104,7 +123,7 @@ async def ensure_topics(settings: KafkaSettings, *, timeout_s: float = 60.0) -> 
                 pass
         if created:
             log.info("created topics: %s", ", ".join(created))
-        await _wait_for_metadata(admin, [s.name for s in topic_specs(settings)], deadline)
+        await _wait_for_metadata(admin, [s.name for s in specs], deadline)
         return created
     finally:
         await admin.close()

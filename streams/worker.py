@@ -20,7 +20,7 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None) -> None:
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    created = loop.run_until_complete(ensure_topics(config.kafka))
+    created = loop.run_until_complete(ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s))
     if created:
         log.info("created %d topics", len(created))
     app = create_app(config, loop=loop)

@@ -24,8 +24,7 @@ class OpenAIProvider(HttpJsonProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
-    @staticmethod
-    def build_body(call: ProviderCall) -> dict[str, Any]:  # type: ignore[override]
+    def build_body(self, call: ProviderCall) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": call.model,
             "messages": [{"role": m.role, "content": m.content} for m in call.messages],

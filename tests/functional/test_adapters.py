@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -116,7 +117,7 @@ async def test_outage_window_heals_by_itself(fake_server: FakeProviderServer) ->
     provider = _provider(fake_server, "openai")
     with pytest.raises(ProviderError):
         await provider.complete(_call())
-    time.sleep(0.6)
+    await asyncio.sleep(0.6)
     assert (await provider.complete(_call())).content
 
 

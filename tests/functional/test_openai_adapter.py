@@ -77,7 +77,9 @@ async def test_connection_refused_is_retriable() -> None:
 
 
 def test_body_uses_openai_wire_format() -> None:
-    body = OpenAIProvider.build_body(_call(max_tokens=5, temperature=0.0))
+    body = OpenAIProvider(BackendConfig(name="o", base_url="http://x/v1"), httpx.AsyncClient(), None).build_body(
+        _call(max_tokens=5, temperature=0.0)
+    )
     assert body == {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "How to learn Python"}],

@@ -1,20 +1,32 @@
 """The request pipeline end to end over real HTTP, with an in-memory publisher instead of Kafka."""
 
+import asyncio
 import json
 from datetime import timedelta
 
 import pytest
 
+from agents.health_board import HealthBoard
 from agents.pipeline import Pipeline, RawMessage
 from agents.priority_gate import PriorityGate
 from agents.processor import RequestProcessor
+from agents.retry_agent import RetryForwarder
 from agents.routing import ModelRouter
 from infra.config_loader import parse_config
 from infra.fake_provider.server import FakeProviderServer
 from infra.idempotency import NullIdempotencyStore
 from infra.providers.pool import BackendPool
 from schemas.config import RouterConfig
-from schemas.events import ChatMessage, ChatRequest, ChatResponse, DeadLetter, FailureEvent, utcnow
+from schemas.events import (
+    RETRY_HEADER,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    DeadLetter,
+    FailureEvent,
+    RetryState,
+    utcnow,
+)
 from streams.codecs import decode, encode
 from streams.publishers import MemoryPublisher
 from streams.topics import TopicNames
@@ -41,6 +53,26 @@ def _config(server: FakeProviderServer, **retry: float) -> RouterConfig:
 def _pipeline(cfg: RouterConfig, publisher: MemoryPublisher) -> Pipeline:
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, worker_id="w1")
     return Pipeline(processor, publisher, TOPICS, PriorityGate(4), NullIdempotencyStore())
+
+
+async def _drive(pipeline: Pipeline, pub: MemoryPublisher, raw: RawMessage, max_rounds: int = 10) -> None:
+    """Handle ``raw``, then carry every retry record through the forwarder and back, like the agents do."""
+    forwarder = RetryForwarder(pub, pipeline)
+    await pipeline.handle(raw)
+    seen = 0
+    for _ in range(max_rounds):
+        retries = [r for r in pub.records if ".retry." in r.topic][seen:]
+        if not retries:
+            return
+        seen += len(retries)
+        for rec in retries:
+            before = len(pub.records)
+            await forwarder.handle(RawMessage(rec.topic, 0, 0, rec.key, rec.value, rec.headers, None))
+            forwarded = pub.records[before]
+            await pipeline.handle(
+                RawMessage(forwarded.topic, 0, 1, forwarded.key, forwarded.value, forwarded.headers, None)
+            )
+    raise AssertionError("still retrying")
 
 
 def _raw(value: bytes, offset: int = 0) -> RawMessage:
@@ -106,7 +138,9 @@ async def test_exhausted_retries_answer_with_error_and_dead_letter(fake_server: 
         await set_faults(fake_server, b, error_rate=1.0, error_status=500)
     pub = MemoryPublisher()
     req = _req()
-    await _pipeline(_config(fake_server), pub).handle(_raw(encode(req)))
+    await _drive(_pipeline(_config(fake_server), pub), pub, _raw(encode(req)))
+    [retry] = [r for r in pub.records if ".retry." in r.topic]  # round 1: b1, b2 failed; round 2: b1 failed
+    assert retry.value == encode(req)
     resp = decode(ChatResponse, pub.on(TOPICS.responses)[0].value)
     assert resp.status == "error" and resp.error is not None
     assert resp.error.code == "provider_unavailable" and resp.error.retriable
@@ -160,3 +194,67 @@ async def test_internal_bug_is_dead_lettered_and_answered(fake_server: FakeProvi
     assert letter.reason == "internal_error" and "ZeroDivisionError" in letter.error
     resp = decode(ChatResponse, pub.on(TOPICS.responses)[0].value)
     assert resp.request_id == req.request_id and resp.error is not None and resp.error.code == "internal_error"
+
+
+async def test_retry_goes_through_a_delay_topic_and_honours_retry_after(fake_server: FakeProviderServer) -> None:
+    await set_faults(fake_server, "b1", rate_limit_rate=1.0, retry_after_s=0.4)
+    await set_faults(fake_server, "b2", rate_limit_rate=1.0, retry_after_s=0.7)
+    pub = MemoryPublisher()
+    pipeline = _pipeline(_config(fake_server, max_attempts=4), pub)
+    req = _req()
+    await pipeline.handle(_raw(encode(req)))
+    assert not pub.on(TOPICS.responses)
+    [retry] = [r for r in pub.records if ".retry." in r.topic]
+    assert retry.topic == "t.retry.0s"  # 0.4 s lies in the [0, 1) band
+    state = RetryState.model_validate_json(dict(retry.headers)[RETRY_HEADER])
+    assert [a.error_code for a in state.attempts] == ["rate_limited", "rate_limited"]
+    wait = (state.not_before - state.attempts[-1].at).total_seconds()
+    assert 0.35 <= wait <= 0.5  # the earliest Retry-After of the round wins over backoff
+    await set_faults(fake_server, "b1")
+    forwarder = RetryForwarder(pub, pipeline)
+    await forwarder.handle(RawMessage(retry.topic, 0, 0, retry.key, retry.value, retry.headers, None))
+    back = pub.records[-1]
+    assert back.topic == TOPICS.requests("normal") and back.value == encode(req)
+    await pipeline.handle(RawMessage(back.topic, 0, 1, back.key, back.value, back.headers, None))
+    resp = decode(ChatResponse, pub.on(TOPICS.responses)[0].value)
+    assert resp.status == "ok" and resp.backend == "b1"
+    gap = (resp.attempts[2].at - resp.attempts[1].at).total_seconds()
+    assert gap >= 0.4 - 0.01, gap  # measured: the third call came after the Retry-After
+    assert resp.latency.queue_ms >= 400
+
+
+async def test_retry_that_cannot_meet_the_deadline_is_not_scheduled(fake_server: FakeProviderServer) -> None:
+    for b in ("b1", "b2"):
+        await set_faults(fake_server, b, rate_limit_rate=1.0, retry_after_s=30)
+    pub = MemoryPublisher()
+    await _pipeline(_config(fake_server), pub).handle(_raw(encode(_req(deadline=utcnow() + timedelta(seconds=5)))))
+    assert not [r for r in pub.records if ".retry." in r.topic]
+    resp = decode(ChatResponse, pub.on(TOPICS.responses)[0].value)
+    assert resp.error is not None and resp.error.code == "deadline_expired"
+    assert "before the deadline" in resp.error.message
+    assert decode(DeadLetter, pub.on(TOPICS.deadletter)[0].value).reason == "deadline_expired"
+
+
+async def test_open_circuit_is_skipped_and_closes_after_healing(fake_server: FakeProviderServer) -> None:
+    cfg = _config(fake_server, max_attempts=10)
+    cfg.health.breaker.consecutive_failures = 2
+    cfg.health.breaker.open_s = 0.3
+    board = HealthBoard([b.name for b in cfg.backends], cfg.health)
+    processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, health=board)
+    pub = MemoryPublisher()
+    pipeline = Pipeline(processor, pub, TOPICS, PriorityGate(4), NullIdempotencyStore())
+    await set_faults(fake_server, "b1", outage=True)
+    for _ in range(2):
+        await pipeline.handle(_raw(encode(_req())))
+    assert board.state("b1") == "open"
+    calls_before = (await stats(fake_server, "b1"))["calls"]
+    for _ in range(5):
+        await pipeline.handle(_raw(encode(_req())))
+    assert (await stats(fake_server, "b1"))["calls"] == calls_before  # skipped while open
+    answered = [decode(ChatResponse, r.value) for r in pub.on(TOPICS.responses)]
+    assert len(answered) == 7 and {r.backend for r in answered} == {"b2"}
+    await set_faults(fake_server, "b1")
+    await asyncio.sleep(0.35)  # open_s passed: half-open lets one trial through, which succeeds
+    await pipeline.handle(_raw(encode(_req())))
+    assert board.state("b1") == "closed"
+    assert decode(ChatResponse, pub.on(TOPICS.responses)[-1].value).backend == "b1"

@@ -158,7 +158,7 @@ async def router_env(
     path = tmp_path / "router.yaml"
     path.write_text(yaml.safe_dump(data))
     env = RouterEnv(load_config(path, env={}), path, backend, tmp_path, fake_provider)
-    await ensure_topics(env.config.kafka)
+    await ensure_topics(env.config.kafka, retry_tiers_s=env.config.worker.retry.tiers_s)
     yield env
     for worker in env.workers:
         worker.stop()

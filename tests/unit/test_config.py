@@ -60,3 +60,10 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_backend_serves() -> None:
     cfg = parse_config(MINIMAL + "    models: [m1]\n", env={})
     assert cfg.backends[0].serves("m1") and not cfg.backends[0].serves("m2")
+
+
+def test_retry_tiers_must_start_at_zero_and_increase() -> None:
+    with pytest.raises(ConfigError, match="tiers_s"):
+        parse_config(MINIMAL + "worker: {retry: {tiers_s: [1, 5]}}\n", env={})
+    with pytest.raises(ConfigError, match="tiers_s"):
+        parse_config(MINIMAL + "worker: {retry: {tiers_s: [0, 5, 2]}}\n", env={})

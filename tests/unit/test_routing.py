@@ -37,3 +37,18 @@ def test_unknown_model_without_wildcard_is_no_route() -> None:
     cfg = CFG.model_copy(update={"backends": CFG.backends[:2]})
     with pytest.raises(NoRouteError, match="no backend serves model 'other'"):
         ModelRouter(cfg).candidates(_req(model="other"))
+
+
+def test_retry_tier_topic_is_the_band_of_the_delay() -> None:
+    from streams.topics import TopicNames
+
+    names = TopicNames("x")
+    tiers = [0.0, 1.0, 2.0, 5.0, 10.0]
+    assert [names.retry_tier(tiers, d) for d in (0.0, 0.4, 1.0, 4.9, 5.0, 999)] == [
+        "x.retry.0s",
+        "x.retry.0s",
+        "x.retry.1s",
+        "x.retry.2s",
+        "x.retry.5s",
+        "x.retry.10s",
+    ]

@@ -1,0 +1,123 @@
+"""Per-backend health as one worker sees it: circuit breakers, in-flight counts, latency EWMA.
+
+Pure logic (injected clock); the I/O around it (shared store, health topic, probes) is in health_service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agents.circuit_breaker import CircuitBreaker, CircuitState, Transition
+from infra.circuit_store import SharedCircuit
+from schemas.config import HealthSettings
+from schemas.events import HealthEvent
+
+__all__ = ["BackendStatus", "HealthBoard"]
+
+_EWMA_ALPHA = 0.2
+
+
+@dataclass
+class BackendStatus:
+    breaker: CircuitBreaker
+    in_flight: int = 0
+    latency_ewma_ms: float | None = None
+    calls: int = 0
+    failures: int = 0
+    last_probe_at: float = 0.0
+    last_probe_ok: bool | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class HealthBoard:
+    """Answers "may I call backend X now?" and records what happened when we did."""
+
+    def __init__(self, backends: list[str], settings: HealthSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.status = {b: BackendStatus(CircuitBreaker(b, settings.breaker, clock)) for b in backends}
+
+    @property
+    def backends(self) -> list[str]:
+        return list(self.status)
+
+    def state(self, backend: str) -> CircuitState:
+        return self.status[backend].breaker.state
+
+    def allow(self, backend: str) -> bool:
+        return self.status[backend].breaker.allow()
+
+    def available_in(self, backend: str) -> float:
+        return self.status[backend].breaker.available_in()
+
+    def begin(self, backend: str) -> None:
+        self.status[backend].in_flight += 1
+
+    def end(self, backend: str, *, ok: bool | None, latency_ms: float, reason: str = "") -> Transition | None:
+        """``ok=None``: the call failed for a reason that says nothing about the backend's health (a 400)."""
+        st = self.status[backend]
+        st.in_flight = max(st.in_flight - 1, 0)
+        st.calls += 1
+        if ok is None:
+            return None
+        if ok:
+            st.latency_ewma_ms = (
+                latency_ms
+                if st.latency_ewma_ms is None
+                else (_EWMA_ALPHA * latency_ms + (1 - _EWMA_ALPHA) * st.latency_ewma_ms)
+            )
+            return st.breaker.record_success()
+        st.failures += 1
+        return st.breaker.record_failure(reason)
+
+    def probe_due(self, backend: str) -> bool:
+        st = self.status[backend]
+        if st.breaker.state is CircuitState.CLOSED:
+            interval = self.settings.healthy_probe_interval_s
+            if interval <= 0:
+                return False
+        else:
+            interval = self.settings.probe_interval_s
+        return self._clock() - st.last_probe_at >= interval
+
+    def probe_result(self, backend: str, ok: bool, reason: str) -> Transition | None:
+        st = self.status[backend]
+        st.last_probe_at = self._clock()
+        st.last_probe_ok = ok
+        if ok:
+            return st.breaker.force_closed(f"health probe succeeded ({reason})" if reason else "health probe succeeded")
+        if st.breaker.state is CircuitState.CLOSED:
+            return st.breaker.record_failure(f"health probe failed: {reason}")
+        return st.breaker.force_open(f"health probe failed: {reason}")
+
+    def apply_shared(self, backend: str, shared: SharedCircuit) -> Transition | None:
+        """Adopt another worker's newer decision about ``backend``."""
+        breaker = self.status[backend].breaker
+        if shared.at <= breaker.changed_at:
+            return None
+        if shared.state == CircuitState.OPEN:
+            if shared.open_until is not None and shared.open_until <= self._clock():
+                return None  # already expired: our own half-open logic takes over
+            t = breaker.force_open(f"shared: {shared.reason}", shared.open_until)
+        elif shared.state == CircuitState.CLOSED:
+            t = breaker.force_closed(f"shared: {shared.reason}")
+        else:
+            return None
+        breaker.changed_at = max(breaker.changed_at, shared.at)
+        return t
+
+    def event(self, backend: str, reason: str | None = None) -> HealthEvent:
+        st = self.status[backend]
+        circuit = st.breaker.state
+        rate = st.breaker.failure_rate
+        state = {"closed": "degraded" if rate >= 0.2 else "healthy", "half_open": "degraded", "open": "down"}
+        return HealthEvent(
+            backend=backend,
+            state=state[circuit.value],  # type: ignore[arg-type]
+            circuit=circuit.value,
+            latency_ewma_ms=st.latency_ewma_ms,
+            error_rate=rate,
+            in_flight=st.in_flight,
+            reason=reason,
+        )

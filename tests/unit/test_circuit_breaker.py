@@ -1,0 +1,126 @@
+from agents.circuit_breaker import CircuitBreaker, CircuitState
+from agents.health_board import HealthBoard
+from infra.circuit_store import SharedCircuit
+from schemas.config import BreakerSettings, HealthSettings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _breaker(clock: Clock, **kw: float) -> CircuitBreaker:
+    settings = BreakerSettings(
+        **{"window": 10, "min_calls": 4, "failure_rate": 0.5, "consecutive_failures": 3, "open_s": 5.0, **kw}
+    )  # type: ignore[arg-type]
+    return CircuitBreaker("b", settings, clock)
+
+
+def test_consecutive_failures_open_the_circuit() -> None:
+    clock = Clock()
+    br = _breaker(clock)
+    assert br.record_failure() is None and br.record_failure() is None
+    t = br.record_failure("503")
+    assert t is not None and (t.old, t.new) == (CircuitState.CLOSED, CircuitState.OPEN)
+    assert "3 consecutive failures" in t.reason and t.open_until == 1005.0
+    assert not br.allow()
+    assert br.available_in() == 5.0
+
+
+def test_failure_rate_opens_even_without_a_streak() -> None:
+    br = _breaker(Clock(), consecutive_failures=100)
+    outcomes = [True, True, False, True, False, False]  # 3/6 failed, the rate reaches 50 % only at the end
+    transitions = [br.record_success() if ok else br.record_failure() for ok in outcomes]
+    assert transitions[-1] is not None and transitions[-1].new is CircuitState.OPEN
+    assert all(t is None for t in transitions[:-1])
+    assert "failure rate 50%" in transitions[-1].reason
+
+
+def test_below_min_calls_the_rate_does_not_count() -> None:
+    br = _breaker(Clock(), consecutive_failures=100, min_calls=4)
+    assert br.record_failure() is None and br.record_success() is None and br.record_failure() is None
+    assert br.state is CircuitState.CLOSED
+
+
+def test_half_open_allows_limited_trials_then_closes_on_success() -> None:
+    clock = Clock()
+    br = _breaker(clock)
+    for _ in range(3):
+        br.record_failure()
+    clock.now += 5.0
+    assert br.state is CircuitState.HALF_OPEN
+    assert br.allow() and not br.allow()  # one trial at a time
+    t = br.record_success()
+    assert t is not None and t.new is CircuitState.CLOSED
+    assert br.allow() and br.failure_rate == 0.0
+
+
+def test_half_open_failure_reopens() -> None:
+    clock = Clock()
+    br = _breaker(clock)
+    for _ in range(3):
+        br.record_failure()
+    clock.now += 6
+    assert br.allow()
+    t = br.record_failure("still down")
+    assert t is not None and t.new is CircuitState.OPEN and t.open_until == clock.now + 5
+
+
+def test_forced_states() -> None:
+    clock = Clock()
+    br = _breaker(clock)
+    assert br.force_closed("x") is None
+    t = br.force_open("probe failed", until=clock.now + 30)
+    assert t is not None and br.available_in() == 30
+    assert br.force_open("again", until=clock.now + 10) is None and br.available_in() == 30  # extends, never shortens
+    assert br.force_closed("probe ok") is not None and br.state is CircuitState.CLOSED
+
+
+def test_board_shares_newer_decisions_only() -> None:
+    clock = Clock()
+    board = HealthBoard(["a", "b"], HealthSettings(), clock)
+    t = board.apply_shared(
+        "a", SharedCircuit("open", at=clock.now + 1, open_until=clock.now + 20, reason="w2 saw 503s")
+    )
+    assert t is not None and board.state("a") is CircuitState.OPEN and not board.allow("a")
+    # an older record does not undo it
+    assert board.apply_shared("a", SharedCircuit("closed", at=clock.now - 5)) is None
+    assert board.state("a") is CircuitState.OPEN
+    # a newer close (a probe on another worker) does
+    clock.now += 2
+    assert board.apply_shared("a", SharedCircuit("closed", at=clock.now, reason="probe ok")) is not None
+    assert board.allow("a") and board.allow("b")
+
+
+def test_board_probe_schedule_and_results() -> None:
+    clock = Clock()
+    settings = HealthSettings(probe_interval_s=2, healthy_probe_interval_s=0)
+    board = HealthBoard(["a"], settings, clock)
+    assert not board.probe_due("a")  # closed and healthy probes disabled
+    board.status["a"].breaker.force_open("x")
+    assert board.probe_due("a")
+    assert board.probe_result("a", False, "503") is None  # still open, open_until extended
+    assert not board.probe_due("a")
+    clock.now += 2
+    assert board.probe_due("a")
+    t = board.probe_result("a", True, "")
+    assert t is not None and t.new is CircuitState.CLOSED
+    ev = board.event("a")
+    assert (ev.state, ev.circuit) == ("healthy", "closed")
+
+
+def test_board_tracks_latency_and_in_flight() -> None:
+    board = HealthBoard(["a"], HealthSettings(), Clock())
+    board.begin("a")
+    board.begin("a")
+    assert board.event("a").in_flight == 2
+    board.end("a", ok=True, latency_ms=100)
+    board.end("a", ok=True, latency_ms=200)
+    ev = board.event("a")
+    assert ev.in_flight == 0 and ev.latency_ewma_ms == 120.0
+    board.begin("a")
+    assert board.end("a", ok=None, latency_ms=5) is None  # a 400 says nothing about health
+    assert board.event("a").error_rate == 0.0
