@@ -36,7 +36,10 @@ class HealthBoard:
     def __init__(self, backends: list[str], settings: HealthSettings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self._clock = clock
-        self.status = {b: BackendStatus(CircuitBreaker(b, settings.breaker, clock)) for b in backends}
+        now = clock()  # the first probe of a closed backend comes one healthy interval after start
+        self.status = {
+            b: BackendStatus(CircuitBreaker(b, settings.breaker, clock), last_probe_at=now) for b in backends
+        }
 
     @property
     def backends(self) -> list[str]:

@@ -9,8 +9,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.errors import RouterError
+
+if TYPE_CHECKING:
+    from streams.dlq import DeadLetterFilter
 
 __all__ = ["main"]
 
@@ -120,21 +124,37 @@ def _demo(args: argparse.Namespace) -> int:
     return demo_main(opts)
 
 
+def _filter(args: argparse.Namespace) -> DeadLetterFilter:
+    from streams.dlq import DeadLetterFilter, parse_when
+
+    return DeadLetterFilter(
+        reasons=set(args.reason or []),
+        model=args.model,
+        tenant=args.tenant,
+        since=parse_when(args.since),
+        until=parse_when(args.until),
+    )
+
+
 @command("dlq")
 def _dlq(args: argparse.Namespace) -> int:
+    return DLQ_COMMANDS[args.dlq_command](args)
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
     from infra.config_loader import load_config
     from streams.dlq import read_dead_letters
     from streams.report import table
     from streams.topics import TopicNames
 
     config = load_config(args.config)
+    flt = _filter(args)
 
     async def go() -> int:
         rows = []
-        async for letter in read_dead_letters(
-            config.kafka.bootstrap_servers, TopicNames(config.kafka.topic_prefix).deadletter
-        ):
-            if args.reason and letter.reason.value != args.reason:
+        topic = TopicNames(config.kafka.topic_prefix).deadletter
+        async for letter in read_dead_letters(config.kafka.bootstrap_servers, topic):
+            if not flt.matches(letter):
                 continue
             if args.json:
                 print(letter.model_dump_json())
@@ -145,15 +165,62 @@ def _dlq(args: argparse.Namespace) -> int:
                         letter.reason.value,
                         letter.request_id or "-",
                         letter.tenant or "-",
-                        letter.error[:70],
+                        letter.model or "-",
+                        letter.error[:60],
                     ]
                 )
         if not args.json:
-            print(table(["at", "reason", "request_id", "tenant", "error"], rows[-args.limit :]))
-            print(f"{len(rows)} dead letters")
+            print(table(["at", "reason", "request_id", "tenant", "model", "error"], rows[-args.limit :]))
+            print(
+                f"{len(rows)} dead letters match"
+                + (f" (showing the last {args.limit})" if len(rows) > args.limit else "")
+            )
         return 0
 
     return asyncio.run(go())
+
+
+def _dlq_replay(args: argparse.Namespace) -> int:
+    from infra.config_loader import load_config
+    from streams.dlq import replay_dead_letters
+    from streams.progress import Progress
+
+    config = load_config(args.config)
+    flt = _filter(args)
+    bar: Progress | None = None
+
+    def progress(done: int, total: int, outcome: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = Progress(total, "dry run" if args.dry_run else "replaying")
+        bar.advance(note=outcome)
+
+    report = asyncio.run(
+        replay_dead_letters(
+            config,
+            flt,
+            to_model=args.to_model,
+            dry_run=args.dry_run,
+            dedupe=not args.no_dedupe,
+            keep_deadline=args.keep_deadline,
+            limit=args.max,
+            on_progress=progress,
+        )
+    )
+    if bar is not None:
+        bar.finish()
+    verb = "would replay" if report.dry_run else "replayed"
+    print(
+        f"matched {report.matched}: {verb} {report.replayed}, already replayed {report.already_replayed}, "
+        f"not replayable (invalid original) {report.not_replayable}"
+    )
+    if args.verbose_items:
+        for dlid, rid, outcome in report.items:
+            print(f"{dlid}  {rid}  {outcome}")
+    return 0
+
+
+DLQ_COMMANDS: dict[str, Handler] = {"list": _dlq_list, "replay": _dlq_replay}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,10 +262,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--timeout", type=float, default=180.0)
 
     dlq = sub.add_parser("dlq", help="dead-letter topic tools").add_subparsers(dest="dlq_command", required=True)
-    q = with_config(dlq.add_parser("list", help="list dead letters"))
-    q.add_argument("--reason", default=None)
-    q.add_argument("--limit", type=int, default=50)
-    q.add_argument("--json", action="store_true")
+
+    def with_filters(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--reason", action="append", help="reason code (repeatable), e.g. retries_exhausted")
+        p.add_argument("--model", help="model (or route) the request asked for")
+        p.add_argument("--tenant")
+        p.add_argument("--since", help="ISO time or age (30m, 2h, 7d)")
+        p.add_argument("--until", help="ISO time or age")
+        return with_config(p)
+
+    q = with_filters(dlq.add_parser("list", help="list dead letters"))
+    q.add_argument("--limit", type=int, default=50, help="rows shown")
+    q.add_argument("--json", action="store_true", help="one dead letter per line, as JSON")
+    r = with_filters(dlq.add_parser("replay", help="re-drive dead letters to their class topics"))
+    r.add_argument("--to-model", help="send them to this model instead")
+    r.add_argument("--dry-run", action="store_true", help="show what would be replayed")
+    r.add_argument("--max", type=int, default=None, help="replay at most this many")
+    r.add_argument("--keep-deadline", action="store_true", help="keep the original deadline (default: cleared)")
+    r.add_argument("--no-dedupe", action="store_true", help="replay even without Redis (no idempotence)")
+    r.add_argument("--list", dest="verbose_items", action="store_true", help="print every letter's outcome")
     return parser
 
 

@@ -69,9 +69,9 @@ class RouterClient:
         partitions = await partitions_of(self._consumer, self.reply_topic)
         tps = [TopicPartition(self.reply_topic, p) for p in partitions]
         self._consumer.assign(tps)
-        await self._consumer.seek_to_end(*tps)
-        for tp in tps:  # resolve the end offsets now, before any request is produced
-            await self._consumer.position(tp)
+        ends = await self._consumer.end_offsets(tps)  # fixed now, before any request is produced
+        for tp in tps:
+            self._consumer.seek(tp, ends[tp])
         self._reader = asyncio.create_task(self._read(), name="router-client-reader")
 
     async def stop(self) -> None:

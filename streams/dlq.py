@@ -1,49 +1,94 @@
-"""Reading the dead-letter topic."""
+"""Dead-letter tools: read and filter the dead-letter topic, and replay letters (idempotently)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis.exceptions import RedisError
 
-from schemas.errors import MessageError
-from schemas.events import DeadLetter
-from streams.codecs import decode
-from streams.topics import partitions_of
+from agents.pipeline import REPLAY_HEADER
+from schemas.config import RouterConfig
+from schemas.errors import ConfigError, MessageError
+from schemas.events import RETRY_HEADER, DeadLetter, utcnow
+from streams.codecs import decode, decode_request, encode
+from streams.publishers import KafkaPublisher
+from streams.topics import TopicNames, partitions_of
 
-__all__ = ["end_offsets", "read_dead_letters"]
+__all__ = [
+    "DeadLetterFilter",
+    "ReplayReport",
+    "end_offsets",
+    "parse_when",
+    "read_dead_letters",
+    "replay_dead_letters",
+]
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def parse_when(text: str | None, *, now: datetime | None = None) -> datetime | None:
+    """ISO 8601 time (naive = UTC) or a relative age such as ``30m``, ``2h``, ``7d`` (meaning: that long ago)."""
+    if not text:
+        return None
+    m = _RELATIVE.match(text.strip())
+    if m:
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        return (now or utcnow()) - timedelta(seconds=float(m.group(1)) * unit)
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"not a time: {text!r} (use ISO 8601 like 2026-11-25T06:00:00Z, or 30m / 2h / 7d)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@dataclass
+class DeadLetterFilter:
+    reasons: set[str] = field(default_factory=set)
+    model: str | None = None
+    tenant: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, letter: DeadLetter) -> bool:
+        return (
+            (not self.reasons or letter.reason.value in self.reasons)
+            and (self.model is None or letter.model == self.model)
+            and (self.tenant is None or letter.tenant == self.tenant)
+            and (self.since is None or letter.at >= self.since)
+            and (self.until is None or letter.at <= self.until)
+        )
 
 
 async def read_dead_letters(
     bootstrap_servers: str, topic: str, *, since_offsets: dict[int, int] | None = None
 ) -> AsyncIterator[DeadLetter]:
-    """Every dead letter currently in ``topic`` (from ``since_offsets`` per partition, else the beginning)."""
+    """Every dead letter in ``topic`` up to its end as of the call (from ``since_offsets`` when given)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = await partitions_of(consumer, topic)
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return
+        tps = [TopicPartition(topic, p) for p in sorted(await partitions_of(consumer, topic))]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
-        for tp in tps:
+        begins = await consumer.beginning_offsets(tps)
+        for tp in tps:  # explicit offsets: seek_to_beginning() + position() is not reliable in aiokafka 0.14
             start = (since_offsets or {}).get(tp.partition)
-            if start is None:
-                await consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, start)
+            consumer.seek(tp, max(begins[tp], start) if start is not None else begins[tp])
         remaining = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=500)
             for tp, records in batches.items():
                 for record in records:
+                    if record.offset >= ends[tp]:
+                        continue
                     try:
                         yield decode(DeadLetter, record.value)
                     except MessageError:
                         continue
-                    if record.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
@@ -56,9 +101,139 @@ async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = await partitions_of(consumer, topic)
-        tps = [TopicPartition(topic, p) for p in parts]
+        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
         ends = await consumer.end_offsets(tps) if tps else {}
         return {tp.partition: off for tp, off in ends.items()}
     finally:
         await consumer.stop()
+
+
+@dataclass
+class ReplayReport:
+    matched: int = 0
+    replayed: int = 0
+    already_replayed: int = 0
+    not_replayable: int = 0
+    dry_run: bool = False
+    items: list[tuple[str, str, str]] = field(default_factory=list)  # (dead_letter_id, request_id, outcome)
+
+
+class _ReplayLedger:
+    """Remembers replayed dead letters in Redis: a short claim while producing, then a permanent mark."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._prefix = prefix
+
+    def _key(self, dlid: str) -> str:
+        return f"{self._prefix}replayed:{dlid}"
+
+    async def check(self) -> None:
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise ConfigError(
+                f"replay needs Redis to stay idempotent and Redis is unavailable: {exc} "
+                "(pass --no-dedupe to replay anyway)"
+            ) from None
+
+    async def done(self, dlid: str) -> bool:
+        return await self._redis.get(self._key(dlid)) == b"done"
+
+    async def claim(self, dlid: str) -> bool:
+        return bool(await self._redis.set(self._key(dlid), b"claimed", nx=True, ex=120))
+
+    async def mark_done(self, dlid: str) -> None:
+        await self._redis.set(self._key(dlid), b"done", ex=90 * 86400)
+
+    async def release(self, dlid: str) -> None:
+        await self._redis.delete(self._key(dlid))
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+async def replay_dead_letters(
+    config: RouterConfig,
+    flt: DeadLetterFilter,
+    *,
+    to_model: str | None = None,
+    dry_run: bool = False,
+    dedupe: bool = True,
+    keep_deadline: bool = False,
+    limit: int | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> ReplayReport:
+    """Re-drive matching dead letters to their class topics. A letter replayed once is not replayed again."""
+    topics = TopicNames(config.kafka.topic_prefix)
+    letters = [
+        letter
+        async for letter in read_dead_letters(config.kafka.bootstrap_servers, topics.deadletter)
+        if flt.matches(letter)
+    ]
+    if limit is not None:
+        letters = letters[:limit]
+    report = ReplayReport(matched=len(letters), dry_run=dry_run)
+    ledger = _ReplayLedger(config.redis.url, config.redis.key_prefix) if dedupe else None
+    publisher = None if dry_run else KafkaPublisher(config.kafka.bootstrap_servers)
+    try:
+        if ledger is not None:
+            await ledger.check()
+        if publisher is not None:
+            await publisher.start()
+        for i, letter in enumerate(letters, 1):
+            outcome = await _replay_one(letter, topics, ledger, publisher, to_model, keep_deadline)
+            if outcome in ("replayed", "would_replay"):
+                report.replayed += 1
+            elif outcome == "already_replayed":
+                report.already_replayed += 1
+            else:
+                report.not_replayable += 1
+            report.items.append((letter.dead_letter_id, letter.request_id or "-", outcome))
+            if on_progress is not None:
+                on_progress(i, len(letters), outcome)
+    finally:
+        if publisher is not None:
+            await publisher.stop()
+        if ledger is not None:
+            await ledger.aclose()
+    return report
+
+
+async def _replay_one(
+    letter: DeadLetter,
+    topics: TopicNames,
+    ledger: _ReplayLedger | None,
+    publisher: KafkaPublisher | None,
+    to_model: str | None,
+    keep_deadline: bool,
+) -> str:
+    try:
+        request = decode_request(letter.original_bytes())
+    except MessageError:
+        return "not_replayable"  # the original was never a valid request: fix it at the producer
+    if ledger is not None and await ledger.done(letter.dead_letter_id):
+        return "already_replayed"
+    update: dict[str, object] = {"metadata": {**request.metadata, "replay_of": letter.dead_letter_id}}
+    if to_model:
+        update.update(model=to_model, route=None)
+    if not keep_deadline:
+        update["deadline"] = None
+    request = request.model_copy(update=update)
+    if publisher is None:
+        return "would_replay"
+    if ledger is not None and not await ledger.claim(letter.dead_letter_id):
+        return "already_replayed"
+    headers = [(k, v) for k, v in letter.header_items() if k not in (RETRY_HEADER, REPLAY_HEADER)]
+    headers.append((REPLAY_HEADER, letter.dead_letter_id.encode()))
+    try:
+        await publisher.publish(
+            topics.requests(request.priority), encode(request), key=request.tenant.encode(), headers=headers
+        )
+    except BaseException:
+        if ledger is not None:
+            await ledger.release(letter.dead_letter_id)
+        raise
+    if ledger is not None:
+        await ledger.mark_done(letter.dead_letter_id)
+    return "replayed"

@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,7 @@ class RouterEnv:
     backend: str
     log_dir: Path
     fake: FakeProvider
+    backends: list[str] = field(default_factory=list)
     workers: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -121,47 +122,74 @@ class RouterEnv:
         return RouterClient(self.config.kafka.bootstrap_servers, topics=self.topics, **kw)
 
 
+EnvFactory = Callable[..., Awaitable[RouterEnv]]
+
+
 @pytest.fixture
-async def router_env(
+async def make_env(
     kafka_bootstrap: str, redis_url: str, fake_provider: FakeProvider, tmp_path: Path
-) -> AsyncIterator[RouterEnv]:
-    tag = uuid.uuid4().hex[:10]
-    backend = f"be-{tag}"
-    data = {
-        "kafka": {
-            "bootstrap_servers": kafka_bootstrap,
-            "topic_prefix": f"it-{tag}",
-            "consumer_group": f"it-{tag}",
-            "request_partitions": {"critical": 2, "high": 2, "normal": 4, "batch": 4},
-            "responses_partitions": 4,
-            "session_timeout_s": 6,
-            "heartbeat_interval_s": 1,
-            "commit_interval_s": 0.2,
-        },
-        "redis": {"url": redis_url, "key_prefix": f"it-{tag}:"},
-        "worker": {
-            "max_in_flight": 32,
-            "concurrency_per_class": 8,
-            "loglevel": "info",
-            "retry": {"max_attempts": 3, "base_delay_s": 0.05, "max_delay_s": 0.2},
-        },
-        "default_model": "gpt-4o-mini",
-        "backends": [
-            {
-                "name": backend,
-                "base_url": fake_provider.backend_url(backend),
-                "timeout_s": 5,
-                "models": ["gpt-4o-mini", "gpt-4o"],
-            }
-        ],
-    }
-    path = tmp_path / "router.yaml"
-    path.write_text(yaml.safe_dump(data))
-    env = RouterEnv(load_config(path, env={}), path, backend, tmp_path, fake_provider)
-    await ensure_topics(env.config.kafka, retry_tiers_s=env.config.worker.retry.tiers_s)
-    yield env
-    for worker in env.workers:
-        worker.stop()
-    for worker in env.workers:
-        if worker.proc.returncode not in (0, None, -15):
-            print(f"--- {worker.name} exited {worker.proc.returncode}:\n{worker.tail(60)}")
+) -> AsyncIterator[EnvFactory]:
+    """Factory of isolated deployments. ``backends``: list of (name suffix, models); extra sections merge in."""
+    envs: list[RouterEnv] = []
+
+    async def make(backends: list[tuple[str, list[str]]] | None = None, **sections: dict[str, Any]) -> RouterEnv:
+        tag = uuid.uuid4().hex[:10]
+        specs = backends or [("main", ["gpt-4o-mini", "gpt-4o"])]
+        names = [f"{suffix}-{tag}" for suffix, _ in specs]
+        data: dict[str, Any] = {
+            "kafka": {
+                "bootstrap_servers": kafka_bootstrap,
+                "topic_prefix": f"it-{tag}",
+                "consumer_group": f"it-{tag}",
+                "request_partitions": {"critical": 2, "high": 2, "normal": 4, "batch": 4},
+                "responses_partitions": 4,
+                "retry_partitions": 2,
+                "session_timeout_s": 6,
+                "heartbeat_interval_s": 1,
+                "commit_interval_s": 0.2,
+            },
+            "redis": {"url": redis_url, "key_prefix": f"it-{tag}:"},
+            "worker": {
+                "max_in_flight": 32,
+                "concurrency_per_class": 8,
+                "loglevel": "info",
+                "retry": {"max_attempts": 6, "base_delay_s": 0.05, "max_delay_s": 0.5},
+            },
+            "health": {"healthy_probe_interval_s": 0, "probe_interval_s": 1},
+            "default_model": specs[0][1][0],
+            "backends": [
+                {"name": n, "base_url": fake_provider.backend_url(n), "timeout_s": 5, "models": models}
+                for n, (_, models) in zip(names, specs, strict=True)
+            ],
+        }
+        for section, values in sections.items():
+            if isinstance(data.get(section), dict):
+                _merge(data[section], values)
+            else:
+                data[section] = values
+        path = tmp_path / f"router-{tag}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        env = RouterEnv(load_config(path, env={}), path, names[0], tmp_path, fake_provider, backends=names)
+        await ensure_topics(env.config.kafka, retry_tiers_s=env.config.worker.retry.tiers_s)
+        envs.append(env)
+        return env
+
+    yield make
+    for env in envs:
+        for worker in env.workers:
+            worker.stop()
+            if worker.proc.returncode not in (0, None, -15):
+                print(f"--- {worker.name} exited {worker.proc.returncode}:\n{worker.tail(60)}")
+
+
+def _merge(into: dict[str, Any], values: dict[str, Any]) -> None:
+    for k, v in values.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+@pytest.fixture
+async def router_env(make_env: EnvFactory) -> RouterEnv:
+    return await make_env()

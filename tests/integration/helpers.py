@@ -42,7 +42,9 @@ async def read_topic(
     try:
         tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        begins = await consumer.beginning_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, begins[tp])
         out: list[M] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s

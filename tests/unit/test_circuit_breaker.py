@@ -101,6 +101,8 @@ def test_board_probe_schedule_and_results() -> None:
     board = HealthBoard(["a"], settings, clock)
     assert not board.probe_due("a")  # closed and healthy probes disabled
     board.status["a"].breaker.force_open("x")
+    assert not board.probe_due("a")  # the first probe comes one interval after start
+    clock.now += 2
     assert board.probe_due("a")
     assert board.probe_result("a", False, "503") is None  # still open, open_until extended
     assert not board.probe_due("a")
