@@ -223,6 +223,22 @@ def _dlq_replay(args: argparse.Namespace) -> int:
 DLQ_COMMANDS: dict[str, Handler] = {"list": _dlq_list, "replay": _dlq_replay}
 
 
+def _bench_outage(args: argparse.Namespace) -> int:
+    from benchmarks.outage import OutageOptions, run
+
+    opts = OutageOptions(rate=args.rate, duration_s=args.duration, outage_at_s=args.outage_at, outage_s=args.outage)
+    result = asyncio.run(run(opts))
+    return 0 if result["success_rate"] >= 0.999 else 1
+
+
+BENCHES: dict[str, Handler] = {"outage": _bench_outage}
+
+
+@command("bench")
+def _bench(args: argparse.Namespace) -> int:
+    return BENCHES[args.bench](args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-router", description="Event-driven LLM router on Kafka.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -281,6 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-deadline", action="store_true", help="keep the original deadline (default: cleared)")
     r.add_argument("--no-dedupe", action="store_true", help="replay even without Redis (no idempotence)")
     r.add_argument("--list", dest="verbose_items", action="store_true", help="print every letter's outcome")
+    bench = sub.add_parser("bench", help="benchmarks (results in benchmarks/results/)").add_subparsers(
+        dest="bench", required=True
+    )
+    o = bench.add_parser("outage", help="steady load while the primary backend is down, then heals")
+    o.add_argument("--rate", type=float, default=100.0, help="requests per second")
+    o.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    o.add_argument("--outage-at", type=float, default=10.0, help="seconds into the load")
+    o.add_argument("--outage", type=float, default=10.0, help="outage length in seconds")
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks, each runnable as ``llm-router bench <name>``; results go to ``benchmarks/results/``."""
