@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from schemas.events import ChatMessage, Usage
 
-__all__ = ["Provider", "ProviderCall", "ProviderResult", "Publisher"]
+__all__ = ["Embedder", "Provider", "ProviderCall", "ProviderResult", "Publisher"]
 
 
 class ProviderCall(BaseModel):
@@ -53,4 +53,16 @@ class Publisher(Protocol):
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
         """Deliver durably: return only once the record is acknowledged."""
+        ...
+
+
+class Embedder(Protocol):
+    """Sentence embeddings: ``embed(texts)`` returns an (n, dim) float32 array of L2-normalised rows.
+    CPU-bound and synchronous: callers run it in a worker thread (see ``infra.embeddings.BatchingEmbedder``)."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: list[str]) -> Any:
+        """(len(texts), dim) numpy array."""
         ...

