@@ -99,8 +99,17 @@ ENTITIES: dict[str, list[str]] = {
     "currency:yen": ["yen", "JPY", "日元", "Yen"],
     "currency:gbp": ["pound", "pounds", "GBP", "英镑", "libra", "libras", "Pfund", "livre", "livres"],
     # units
-    "unit:km": ["km", "kilometer", "kilometers", "kilometre", "kilometres", "公里", "kilómetros", "Kilometer",
-                "kilomètres"],
+    "unit:km": [
+        "km",
+        "kilometer",
+        "kilometers",
+        "kilometre",
+        "kilometres",
+        "公里",
+        "kilómetros",
+        "Kilometer",
+        "kilomètres",
+    ],
     "unit:mile": ["mile", "miles", "英里", "millas", "Meilen", "milles"],
     "unit:kg": ["kg", "kilogram", "kilograms", "公斤", "千克", "kilogramos", "Kilogramm", "kilogrammes"],
     "unit:pound-weight": ["lb", "lbs"],
@@ -119,63 +128,185 @@ def _pairs(concept: str, plus: list[str], minus: list[str]) -> None:
         POLARITY[w] = (concept, -1)
 
 
-_pairs("switch", ["enable", "activate", "turn on", "switch on", "启用", "开启", "打开", "activar", "aktivieren",
-                  "einschalten", "activer"],
-       ["disable", "deactivate", "turn off", "switch off", "禁用", "关闭", "desactivar", "deaktivieren",
-        "ausschalten", "désactiver"])
-_pairs("install", ["install", "安装", "instalar", "installieren", "installer"],
-       ["uninstall", "remove", "卸载", "desinstalar", "deinstallieren", "désinstaller"])
-_pairs("amount", ["increase", "raise", "boost", "增加", "提高", "aumentar", "erhöhen", "augmenter"],
-       ["decrease", "reduce", "lower", "减少", "降低", "disminuir", "reducir", "verringern", "senken", "diminuer",
-        "réduire"])
-_pairs("trade", ["buy", "purchase", "买", "购买", "comprar", "kaufen", "acheter"],
-       ["sell", "卖", "出售", "vender", "verkaufen", "vendre"])
-_pairs("transfer", ["upload", "上传", "subir", "hochladen", "téléverser"],
-       ["download", "下载", "descargar", "herunterladen", "télécharger"])
-_pairs("crypt", ["encrypt", "加密", "cifrar", "verschlüsseln", "chiffrer"],
-       ["decrypt", "解密", "descifrar", "entschlüsseln", "déchiffrer"])
-_pairs("io", ["import", "导入", "importar", "importieren", "importer"],
-       ["export", "导出", "exportar", "exportieren", "exporter"])
-_pairs("extreme", ["maximum", "largest", "biggest", "highest", "最大", "最高", "máximo", "Maximum",
-                   "größte", "höchste", "maximal"],
-       ["minimum", "smallest", "lowest", "最小", "最低", "mínimo", "Minimum", "kleinste", "niedrigste",
-        "minimal"])
-_pairs("phase", ["boiling", "boil", "沸点", "沸腾", "ebullición", "Siedepunkt", "ébullition"],
-       ["freezing", "freeze", "冰点", "凝固", "congelación", "Gefrierpunkt", "congélation"])
-_pairs("temperature", ["hot", "warm", "热", "caliente", "heiß", "chaud"],
-       ["cold", "冷", "frío", "kalt", "froid"])
-_pairs("order", ["first", "第一", "primero", "primer", "erste", "premier", "première"],
-       ["last", "最后", "último", "letzte", "dernier", "dernière"])
-_pairs("merit", ["advantages", "pros", "benefits", "优点", "好处", "ventajas", "Vorteile", "avantages"],
-       ["disadvantages", "cons", "drawbacks", "缺点", "坏处", "desventajas", "Nachteile", "inconvénients"])
-_pairs("quality", ["best", "最好", "mejor", "beste", "meilleur"], ["worst", "最差", "最坏", "peor", "schlechteste", "pire"])
+_pairs(
+    "switch",
+    [
+        "enable",
+        "activate",
+        "turn on",
+        "switch on",
+        "启用",
+        "开启",
+        "打开",
+        "activar",
+        "aktivieren",
+        "einschalten",
+        "activer",
+    ],
+    [
+        "disable",
+        "deactivate",
+        "turn off",
+        "switch off",
+        "禁用",
+        "关闭",
+        "desactivar",
+        "deaktivieren",
+        "ausschalten",
+        "désactiver",
+    ],
+)
+_pairs(
+    "install",
+    ["install", "安装", "instalar", "installieren", "installer"],
+    ["uninstall", "remove", "卸载", "desinstalar", "deinstallieren", "désinstaller"],
+)
+_pairs(
+    "amount",
+    ["increase", "raise", "boost", "增加", "提高", "aumentar", "erhöhen", "augmenter"],
+    [
+        "decrease",
+        "reduce",
+        "lower",
+        "减少",
+        "降低",
+        "disminuir",
+        "reducir",
+        "verringern",
+        "senken",
+        "diminuer",
+        "réduire",
+    ],
+)
+_pairs(
+    "trade",
+    ["buy", "purchase", "买", "购买", "comprar", "kaufen", "acheter"],
+    ["sell", "卖", "出售", "vender", "verkaufen", "vendre"],
+)
+_pairs(
+    "transfer",
+    ["upload", "上传", "subir", "hochladen", "téléverser"],
+    ["download", "下载", "descargar", "herunterladen", "télécharger"],
+)
+_pairs(
+    "crypt",
+    ["encrypt", "加密", "cifrar", "verschlüsseln", "chiffrer"],
+    ["decrypt", "解密", "descifrar", "entschlüsseln", "déchiffrer"],
+)
+_pairs(
+    "io",
+    ["import", "导入", "importar", "importieren", "importer"],
+    ["export", "导出", "exportar", "exportieren", "exporter"],
+)
+_pairs(
+    "extreme",
+    ["maximum", "largest", "biggest", "highest", "最大", "最高", "máximo", "Maximum", "größte", "höchste", "maximal"],
+    ["minimum", "smallest", "lowest", "最小", "最低", "mínimo", "Minimum", "kleinste", "niedrigste", "minimal"],
+)
+_pairs(
+    "phase",
+    ["boiling", "boil", "沸点", "沸腾", "ebullición", "Siedepunkt", "ébullition"],
+    ["freezing", "freeze", "冰点", "凝固", "congelación", "Gefrierpunkt", "congélation"],
+)
+_pairs("temperature", ["hot", "warm", "热", "caliente", "heiß", "chaud"], ["cold", "冷", "frío", "kalt", "froid"])
+_pairs(
+    "order",
+    ["first", "第一", "primero", "primer", "erste", "premier", "première"],
+    ["last", "最后", "último", "letzte", "dernier", "dernière"],
+)
+_pairs(
+    "merit",
+    ["advantages", "pros", "benefits", "优点", "好处", "ventajas", "Vorteile", "avantages"],
+    ["disadvantages", "cons", "drawbacks", "缺点", "坏处", "desventajas", "Nachteile", "inconvénients"],
+)
+_pairs(
+    "quality", ["best", "最好", "mejor", "beste", "meilleur"], ["worst", "最差", "最坏", "peor", "schlechteste", "pire"]
+)
 _pairs("time-rel", ["before", "之前", "antes", "avant"], ["after", "之后", "después", "après"])
 _pairs("price", ["expensive", "贵", "caro", "teuer", "cher"], ["cheap", "便宜", "barato", "billig", "bon marché"])
 _pairs("direction-ns", ["north", "北方", "norte", "Norden", "nord"], ["south", "南方", "Süden", "sud"])
 _pairs("direction-ew", ["east", "东方", "Osten"], ["west", "西方", "oeste", "Westen", "ouest"])
 _pairs("gain", ["win", "ganar", "gewinnen", "gagner"], ["lose", "perder", "verlieren", "perdre"])
-_pairs("speed", ["faster", "更快", "más rápido", "schneller", "plus rapide"],
-       ["slower", "更慢", "más lento", "langsamer", "plus lent"])
-_pairs("start", ["start", "begin", "启动", "开始", "iniciar", "empezar", "starten", "beginnen", "démarrer",
-                 "commencer"],
-       ["stop", "停止", "结束", "detener", "parar", "stoppen", "beenden", "arrêter"])
-_pairs("add", ["add", "添加", "agregar", "añadir", "hinzufügen", "ajouter"],
-       ["delete", "删除", "eliminar", "borrar", "löschen", "supprimer"])
+_pairs(
+    "speed",
+    ["faster", "更快", "más rápido", "schneller", "plus rapide"],
+    ["slower", "更慢", "más lento", "langsamer", "plus lent"],
+)
+_pairs(
+    "start",
+    ["start", "begin", "启动", "开始", "iniciar", "empezar", "starten", "beginnen", "démarrer", "commencer"],
+    ["stop", "停止", "结束", "detener", "parar", "stoppen", "beenden", "arrêter"],
+)
+_pairs(
+    "add",
+    ["add", "添加", "agregar", "añadir", "hinzufügen", "ajouter"],
+    ["delete", "删除", "eliminar", "borrar", "löschen", "supprimer"],
+)
 
 NEGATIONS: list[str] = [
     # en
-    "not", "n't", "never", "without", "no", "none", "nobody", "nothing", "neither", "nor", "cannot",
+    "not",
+    "n't",
+    "never",
+    "without",
+    "no",
+    "none",
+    "nobody",
+    "nothing",
+    "neither",
+    "nor",
+    "cannot",
     # es
-    "nunca", "sin", "ningún", "ninguna", "ninguno", "tampoco",
+    "nunca",
+    "sin",
+    "ningún",
+    "ninguna",
+    "ninguno",
+    "tampoco",
     # de
-    "nicht", "kein", "keine", "keinen", "keinem", "keiner", "nie", "niemals", "ohne",
+    "nicht",
+    "kein",
+    "keine",
+    "keinen",
+    "keinem",
+    "keiner",
+    "nie",
+    "niemals",
+    "ohne",
     # fr
-    "ne", "n'", "pas", "jamais", "sans", "aucun", "aucune",
+    "ne",
+    "n'",
+    "pas",
+    "jamais",
+    "sans",
+    "aucun",
+    "aucune",
     # zh (single characters are matched inside words)
-    "不", "没", "沒", "无", "無", "别", "未",
+    "不",
+    "没",
+    "沒",
+    "无",
+    "無",
+    "别",
+    "未",
 ]
 # zh words containing a negation character that are not negations
 NEGATION_EXCEPTIONS: list[str] = [
-    "不同", "不错", "不仅", "不过", "无论", "别人", "差不多", "未来", "无线", "区别", "特别", "分别", "类别",
-    "性别", "级别", "告别", "不断",
+    "不同",
+    "不错",
+    "不仅",
+    "不过",
+    "无论",
+    "别人",
+    "差不多",
+    "未来",
+    "无线",
+    "区别",
+    "特别",
+    "分别",
+    "类别",
+    "性别",
+    "级别",
+    "告别",
+    "不断",
 ]

@@ -60,7 +60,8 @@ _ENTITY_MATCHERS = _compile({form: canon for canon, forms in ENTITIES.items() fo
 _POLARITY_MATCHERS = _compile({form: f"{c}:{sign}" for form, (c, sign) in POLARITY.items()})
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD_NUMBERS = {
-    w: str(i) for i, w in enumerate(
+    w: str(i)
+    for i, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
         "seventeen eighteen nineteen twenty".split()
     )

@@ -155,8 +155,12 @@ class Pipeline:
             queued_ms = max((time.time() - state.first_seen.timestamp()) * 1000, 0.0)
         else:
             queued_ms = max(time.time() * 1000 - raw.timestamp_ms, 0.0) if raw.timestamp_ms else 0.0
+        cached, lookup = await self._processor.check_cache(request, queued_ms=queued_ms)
+        if cached is not None:
+            await self._publish(raw, request, cached, reply_topic, headers, key)
+            return
         async with self._gate.slot(request.priority):
-            outcome = await self._processor.process(request, state=state, queued_ms=queued_ms)
+            outcome = await self._processor.process(request, state=state, queued_ms=queued_ms, cache_lookup=lookup)
         if outcome.retry is not None:
             await self._schedule_retry(raw, request, outcome.retry, outcome.failures)
             return

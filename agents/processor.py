@@ -11,11 +11,13 @@ from datetime import timedelta
 from agents.health_board import HealthBoard
 from agents.retry_policy import RetryPolicy
 from agents.routing import Candidate, ModelRouter
+from infra.cache.semantic_cache import CacheLookup, SemanticCache
 from infra.providers.pool import BackendPool
 from schemas.config import RetrySettings
 from schemas.errors import NoRouteError, ProviderError
 from schemas.events import (
     Attempt,
+    CachePolicy,
     ChatRequest,
     ChatResponse,
     DeadLetterReason,
@@ -64,8 +66,10 @@ class RequestProcessor:
         on_transition: object = None,
         worker_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        cache: SemanticCache | None = None,
     ) -> None:
         self._pool = pool
+        self.cache = cache
         self._router = router
         self._settings = retry
         self._policy = retry_policy or RetryPolicy(retry)
@@ -87,7 +91,7 @@ class RequestProcessor:
         stage: str,
         code: str,
         message: str,
-        reason: DeadLetterReason,
+        reason: DeadLetterReason | None,
         queued_ms: float,
         started: float,
         failures: list[FailureEvent] | None = None,
@@ -125,9 +129,43 @@ class RequestProcessor:
             if t is not None and self._notify is not None:
                 self._notify(t)
 
+    # --- the cache -----------------------------------------------------------------------------------------
+    async def check_cache(
+        self, request: ChatRequest, *, queued_ms: float = 0.0
+    ) -> tuple[Outcome | None, CacheLookup | None]:
+        """A cache hit as a finished outcome, or ``None`` plus what a later store needs.
+        With ``cache: only`` a miss is a finished error outcome (``cache_miss``, no dead letter)."""
+        if self.cache is None:
+            return None, None
+        look = await self.cache.lookup(request, self._router.resolve_model(request))
+        if look.hit is not None:
+            response = look.hit.response
+            response.worker = self._worker_id
+            response.latency = Latency(
+                queue_ms=queued_ms, cache_ms=look.elapsed_ms, total_ms=queued_ms + look.elapsed_ms
+            )
+            return Outcome(response=response), look
+        if request.cache is CachePolicy.ONLY:
+            return self._fail(
+                request,
+                RetryState(),
+                stage="route",
+                code="cache_miss",
+                message=f"cache: only, and nothing cached matches ({look.reason or 'no hit'})",
+                reason=None,
+                queued_ms=queued_ms,
+                started=time.perf_counter(),
+            ), look
+        return None, look
+
     # --- the round -----------------------------------------------------------------------------------------
     async def process(
-        self, request: ChatRequest, *, state: RetryState | None = None, queued_ms: float = 0.0
+        self,
+        request: ChatRequest,
+        *,
+        state: RetryState | None = None,
+        queued_ms: float = 0.0,
+        cache_lookup: CacheLookup | None = None,
     ) -> Outcome:
         started = time.perf_counter()
         state = state.model_copy(deep=True) if state is not None else RetryState()
@@ -170,6 +208,8 @@ class RequestProcessor:
             if result is not None:
                 outcome_ok = self._success(request, result, state, queued_ms, provider_ms, started)
                 outcome_ok.failures = failures
+                if self.cache is not None and cache_lookup is not None and outcome_ok.response is not None:
+                    await self.cache.store_response(cache_lookup, request, outcome_ok.response)
                 return outcome_ok
             if outcome == "rejected":
                 last = state.attempts[-1]

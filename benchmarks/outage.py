@@ -153,14 +153,18 @@ async def run(opts: OutageOptions) -> dict[str, Any]:
         "outage_requests_with_a_failed_attempt": sum(
             1 for s in ok if outage <= s.sent < heal and s.response and len(s.response.attempts) > 1
         ),
-        "outage_queue_p50_ms": percentile([s.response.latency.queue_ms for s in ok if outage <= s.sent < heal
-                                           and s.response], 50),
-        "baseline_queue_p50_ms": percentile([s.response.latency.queue_ms for s in ok if s.sent < outage
-                                             and s.response], 50),
-        "outage_provider_p50_ms": percentile([s.response.latency.provider_ms for s in ok
-                                              if outage <= s.sent < heal and s.response], 50),
-        "baseline_provider_p50_ms": percentile([s.response.latency.provider_ms for s in ok if s.sent < outage
-                                                and s.response], 50),
+        "outage_queue_p50_ms": percentile(
+            [s.response.latency.queue_ms for s in ok if outage <= s.sent < heal and s.response], 50
+        ),
+        "baseline_queue_p50_ms": percentile(
+            [s.response.latency.queue_ms for s in ok if s.sent < outage and s.response], 50
+        ),
+        "outage_provider_p50_ms": percentile(
+            [s.response.latency.provider_ms for s in ok if outage <= s.sent < heal and s.response], 50
+        ),
+        "baseline_provider_p50_ms": percentile(
+            [s.response.latency.provider_ms for s in ok if s.sent < outage and s.response], 50
+        ),
         "served_by_backup_during_outage": sum(
             1 for s in ok if outage <= s.sent < heal and s.response and s.response.backend == backup
         ),

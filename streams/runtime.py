@@ -14,7 +14,10 @@ from agents.priority_gate import PriorityGate
 from agents.processor import RequestProcessor
 from agents.retry_agent import RetryForwarder
 from agents.routing import ModelRouter
+from infra.cache.semantic_cache import SemanticCache
+from infra.cache.store import CacheStore, MemoryCacheStore, RedisCacheStore
 from infra.circuit_store import CircuitStore, NullCircuitStore, RedisCircuitStore
+from infra.embeddings import BatchingEmbedder, create_embedder
 from infra.idempotency import IdempotencyStore, NullIdempotencyStore, RedisIdempotencyStore
 from infra.providers.pool import BackendPool
 from schemas.config import RouterConfig
@@ -42,6 +45,10 @@ class RouterRuntime:
         self.health: HealthService | None = None
         self._pipeline: Pipeline | None = None
         self._forwarder: RetryForwarder | None = None
+        self.cache: SemanticCache | None = None
+        # the embedder loads now (outside the event loop), so a missing model is a start-up error
+        c = config.cache
+        self._embedder = create_embedder(c.embedder) if c.enabled and c.semantic else None
 
     async def _ensure(self) -> None:
         if self._built:
@@ -61,10 +68,12 @@ class RouterRuntime:
         assert self._forwarder is not None
         return self._forwarder
 
-    async def run_health(self) -> None:
-        """Health loop of this worker: shared circuit state, probes, health events."""
+    async def run_background(self) -> None:
+        """Background work of this worker: cache index sync, shared circuit state, probes, health events."""
         await self._ensure()
         assert self.health is not None
+        if self.cache is not None:
+            self.cache.start()
         await self.health.run()
 
     def _build(self) -> None:
@@ -75,6 +84,11 @@ class RouterRuntime:
         redis_on = cfg.redis.enabled
         self.idempotency = RedisIdempotencyStore(cfg.redis) if redis_on else NullIdempotencyStore()
         self.circuits = RedisCircuitStore(cfg.redis) if redis_on else NullCircuitStore()
+        if cfg.cache.enabled:
+            embedder = BatchingEmbedder(self._embedder) if self._embedder is not None else None
+            dim = embedder.dim if embedder is not None else 1
+            store: CacheStore = RedisCacheStore(cfg.redis, dim) if redis_on else MemoryCacheStore()
+            self.cache = SemanticCache(cfg.cache, store, embedder)
         board = HealthBoard([b.name for b in cfg.backends], cfg.health)
         self.health = HealthService(
             board,
@@ -105,6 +119,8 @@ class RouterRuntime:
         self._forwarder = RetryForwarder(self._publisher, self._pipeline)
 
     async def aclose(self) -> None:
+        if self.cache is not None:
+            await self.cache.aclose()
         if self.health is not None:
             await self.health.aclose()
         if self.pool is not None:

@@ -1,0 +1,1 @@
+"""Response cache: exact tier (hash) and semantic tier (embeddings + hnswlib + precision stage), entries in Redis."""

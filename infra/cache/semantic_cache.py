@@ -1,0 +1,293 @@
+"""The response cache: exact tier, then semantic tier (embedding → hnswlib neighbours → similarity threshold →
+precision stage), entries in a shared store. Every failure of the store degrades to a cache bypass."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from redis.exceptions import RedisError
+
+from agents.cache_verifier import verify
+from infra.cache.index import VectorIndex
+from infra.cache.store import CacheEntry, CacheStore
+from infra.embeddings.batcher import BatchingEmbedder
+from schemas.config import CacheSettings
+from schemas.events import CachePolicy, ChatRequest, ChatResponse
+
+__all__ = ["CacheHit", "CacheLookup", "CacheStats", "SemanticCache", "exact_key", "normalise"]
+
+log = logging.getLogger(__name__)
+_STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().casefold()
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()[:40]
+
+
+def exact_key(request: ChatRequest, model: str, scope: str) -> str:
+    """Hash of everything that changes the answer: scope, model, generation parameters, normalised messages."""
+    msgs = [(m.role, normalise(m.content)) for m in request.messages]
+    return _digest("x", scope, model, request.temperature, request.max_tokens, msgs)
+
+
+@dataclass
+class CacheHit:
+    response: ChatResponse
+    kind: Literal["exact", "semantic"]
+    similarity: float
+    entry_id: str
+
+
+@dataclass
+class CacheLookup:
+    """What a lookup found, plus what a later store needs (so nothing is computed twice)."""
+
+    hit: CacheHit | None = None
+    cacheable: bool = True
+    reason: str = ""
+    scope: str = ""
+    model: str = ""
+    partition: str = ""
+    exact_key: str = ""
+    text: str = ""
+    vector: np.ndarray | None = None
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class CacheStats:
+    lookups: int = 0
+    exact_hits: int = 0
+    semantic_hits: int = 0
+    misses: int = 0
+    not_cacheable: int = 0
+    rejected_by_verifier: int = 0
+    stored: int = 0
+    degraded: int = 0
+    synced_adds: int = 0
+    synced_deletes: int = 0
+    last_error: str = ""
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class SemanticCache:
+    def __init__(
+        self,
+        settings: CacheSettings,
+        store: CacheStore,
+        embedder: BatchingEmbedder | None,
+        *,
+        clock: object = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder if settings.semantic else None
+        self._clock = clock if callable(clock) else time.time
+        dim = embedder.dim if embedder is not None else 1
+        self.index = VectorIndex(
+            dim,
+            max_entries=settings.max_entries,
+            m=settings.hnsw_m,
+            ef_construction=settings.hnsw_ef_construction,
+            ef_search=settings.hnsw_ef_search,
+            clock=self._clock,
+        )
+        self.stats = CacheStats()
+        self._follow: asyncio.Task[None] | None = None
+        self._last_warning = 0.0
+        self.ready = asyncio.Event()
+
+    # --- policy --------------------------------------------------------------------------------------------
+    def _scope(self, request: ChatRequest, settings: CacheSettings) -> str:
+        return "*" if settings.shared_across_tenants else request.tenant
+
+    def cacheable(self, request: ChatRequest, model: str) -> tuple[bool, str]:
+        s = self.settings.for_model(model)
+        if not s.enabled:
+            return False, "cache disabled for this model"
+        if request.cache is CachePolicy.BYPASS:
+            return False, "request asked to bypass the cache"
+        if request.temperature is not None and request.temperature > s.max_temperature:
+            return False, f"temperature {request.temperature} > cache.max_temperature {s.max_temperature}"
+        return True, ""
+
+    @staticmethod
+    def decide(similarity: float, query: str, cached: str, threshold: float, use_verifier: bool) -> tuple[bool, str]:
+        """The semantic-hit rule, shared by lookups and ``llm-router cache eval``."""
+        if similarity < threshold:
+            return False, f"similarity {similarity:.3f} < {threshold}"
+        if use_verifier:
+            return verify(query, cached)
+        return True, ""
+
+    def _degraded(self, what: str, exc: BaseException) -> None:
+        self.stats.degraded += 1
+        self.stats.last_error = f"{what}: {exc}"
+        if time.monotonic() - self._last_warning > 10:
+            self._last_warning = time.monotonic()
+            log.warning("cache store unavailable (%s): %s; bypassing the cache", what, exc)
+
+    # --- lookup and store ----------------------------------------------------------------------------------
+    async def lookup(self, request: ChatRequest, model: str) -> CacheLookup:
+        t0 = time.perf_counter()
+        self.stats.lookups += 1
+        s = self.settings.for_model(model)
+        ok, reason = self.cacheable(request, model)
+        scope = self._scope(request, s)
+        context = [(m.role, normalise(m.content)) for m in request.messages if m.role != "user"]
+        look = CacheLookup(
+            cacheable=ok,
+            reason=reason,
+            scope=scope,
+            model=model,
+            partition=_digest("p", scope, model, context, request.max_tokens, request.temperature),
+            exact_key=exact_key(request, model, scope),
+            text=request.prompt_text(),
+        )
+        if not ok:
+            self.stats.not_cacheable += 1
+            return self._done(look, t0)
+        if request.cache is CachePolicy.REFRESH:
+            return self._done(look, t0)  # look up nothing, store the fresh answer
+        try:
+            entry = await self.store.get_exact(look.exact_key)
+            if entry is not None:
+                self.stats.exact_hits += 1
+                look.hit = self._hit(entry, request, "exact", 1.0)
+                return self._done(look, t0)
+            if self.embedder is not None:
+                look.vector = await self.embedder.embed_one(look.text)
+                for entry_id, sim in self.index.search(look.partition, look.vector, s.candidates):
+                    accept, why = self.decide(sim, look.text, "", s.threshold, False)
+                    if not accept:
+                        break  # neighbours come most similar first
+                    entry = await self.store.get(entry_id)
+                    if entry is None:  # expired or invalidated elsewhere: the index follows
+                        self.index.remove(entry_id)
+                        continue
+                    accept, why = self.decide(sim, look.text, entry.text, s.threshold, s.verify)
+                    if accept:
+                        self.stats.semantic_hits += 1
+                        look.hit = self._hit(entry, request, "semantic", sim)
+                        return self._done(look, t0)
+                    self.stats.rejected_by_verifier += 1
+                    log.debug("semantic candidate %s rejected: %s", entry_id, why)
+        except _STORE_ERRORS as exc:
+            self._degraded("lookup", exc)
+            look.cacheable = False
+            look.reason = "cache store unavailable"
+        self.stats.misses += 1
+        return self._done(look, t0)
+
+    @staticmethod
+    def _done(look: CacheLookup, t0: float) -> CacheLookup:
+        look.elapsed_ms = (time.perf_counter() - t0) * 1000
+        return look
+
+    def _hit(self, entry: CacheEntry, request: ChatRequest, kind: Literal["exact", "semantic"], sim: float) -> CacheHit:
+        original = ChatResponse.model_validate_json(entry.response)
+        response = original.model_copy(
+            update={
+                "request_id": request.request_id,
+                "tenant": request.tenant,
+                "priority": request.priority,
+                "cache_hit": kind,
+                "similarity": round(sim, 4),
+                "cost_usd": 0.0,
+                "attempts": [],
+                "error": None,
+                "status": "ok",
+            }
+        )
+        return CacheHit(response, kind, sim, entry.entry_id)
+
+    async def store_response(self, look: CacheLookup, request: ChatRequest, response: ChatResponse) -> None:
+        """Remember a successful provider answer (never raises)."""
+        if not look.cacheable or response.status != "ok" or response.cache_hit is not None:
+            return
+        s = self.settings.for_model(look.model)
+        now = self._clock()
+        try:
+            if self.embedder is not None and look.vector is None:
+                look.vector = await self.embedder.embed_one(look.text)
+            entry = CacheEntry(
+                entry_id=uuid.uuid4().hex,
+                tenant=request.tenant,
+                scope=look.scope,
+                model=look.model,
+                partition=look.partition,
+                exact_key=look.exact_key,
+                text=look.text,
+                response=response.model_dump_json().encode(),
+                created=now,
+                expires=now + s.ttl_s,
+                vector=look.vector,
+            )
+            await self.store.put(entry)
+        except _STORE_ERRORS as exc:
+            self._degraded("store", exc)
+            return
+        if entry.vector is not None:
+            self.index.add(entry.entry_id, entry.partition, entry.vector, entry.expires)
+        self.stats.stored += 1
+
+    # --- keeping the index in step with the store ----------------------------------------------------------
+    async def rebuild(self) -> int:
+        """Load every live entry of the store into the index; returns the stream position to follow from."""
+        added = 0
+        async for entry in self.store.scan():
+            if entry.vector is not None and entry.expires > self._clock():
+                added += self.index.add(entry.entry_id, entry.partition, entry.vector, entry.expires)
+        return added
+
+    async def follow(self, poll_ms: int = 1000) -> None:
+        """Rebuild, then apply the store's add/del events forever (retrying while the store is down)."""
+        position: str | None = None
+        while True:
+            try:
+                if position is None:
+                    position = await self.store.last_event_id()  # before the scan: nothing is missed
+                    n = await self.rebuild()
+                    log.info("cache index rebuilt with %d entries", n)
+                    self.ready.set()
+                for ev in await self.store.events(position, poll_ms):
+                    position = ev.event_id
+                    if ev.op == "add" and ev.vector is not None and ev.expires > self._clock():
+                        self.stats.synced_adds += self.index.add(ev.entry_id, ev.partition, ev.vector, ev.expires)
+                    elif ev.op == "del":
+                        self.stats.synced_deletes += self.index.remove(ev.entry_id)
+                self.index.sweep()
+            except asyncio.CancelledError:
+                raise
+            except _STORE_ERRORS as exc:
+                self._degraded("follow", exc)
+                position = None  # rebuild when the store is back: events may have been trimmed meanwhile
+                await asyncio.sleep(1.0)
+
+    def start(self) -> None:
+        if self._follow is None:
+            self._follow = asyncio.create_task(self.follow(), name="cache-follow")
+
+    async def aclose(self) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
+        if self.embedder is not None:
+            await self.embedder.aclose()
+        await self.store.aclose()

@@ -1,0 +1,237 @@
+"""Where cache entries live: Redis (shared by every replica; a Redis stream tells the replicas about adds and
+deletes) or memory (library mode, evaluation)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import redis.asyncio as aioredis
+
+from schemas.config import RedisSettings
+
+__all__ = ["CacheEntry", "CacheEvent", "CacheStore", "MemoryCacheStore", "RedisCacheStore"]
+
+
+@dataclass
+class CacheEntry:
+    entry_id: str
+    tenant: str
+    scope: str
+    model: str
+    partition: str
+    exact_key: str
+    text: str
+    response: bytes  # the ChatResponse JSON that answered it
+    created: float
+    expires: float
+    vector: np.ndarray | None = None
+
+
+@dataclass
+class CacheEvent:
+    event_id: str
+    op: str  # add | del
+    entry_id: str
+    partition: str = ""
+    expires: float = 0.0
+    vector: np.ndarray | None = None
+
+
+class CacheStore(Protocol):
+    async def get_exact(self, exact_key: str) -> CacheEntry | None: ...
+
+    async def get(self, entry_id: str) -> CacheEntry | None: ...
+
+    async def put(self, entry: CacheEntry) -> None: ...
+
+    async def delete(self, entry_ids: list[str]) -> int: ...
+
+    def scan(self) -> AsyncIterator[CacheEntry]: ...
+
+    async def last_event_id(self) -> str: ...
+
+    async def events(self, after: str, block_ms: int) -> list[CacheEvent]: ...
+
+    async def aclose(self) -> None: ...
+
+
+_FIELDS = ("tenant", "scope", "model", "partition", "exact_key", "text", "response", "created", "expires", "vector")
+
+
+class RedisCacheStore:
+    """``<prefix>cache:e:<id>`` hash per entry, ``<prefix>cache:x:<exact key>`` -> id, both expiring with the
+    entry; ``<prefix>cache:log`` stream of add/del events (trimmed to about ``log_max`` events)."""
+
+    def __init__(
+        self, settings: RedisSettings, dim: int, client: aioredis.Redis | None = None, log_max: int = 500_000
+    ) -> None:
+        self._p = f"{settings.key_prefix}cache:"
+        self._dim = dim
+        self._log_max = log_max
+        self._redis = client or aioredis.Redis.from_url(
+            settings.url,
+            socket_timeout=max(settings.socket_timeout_s, 2.0),
+            socket_connect_timeout=settings.socket_timeout_s,
+        )
+
+    def _vec(self, raw: bytes | None) -> np.ndarray | None:
+        if not raw:
+            return None
+        vec = np.frombuffer(raw, dtype=np.float32)
+        return vec if vec.size == self._dim else None
+
+    def _entry(self, entry_id: str, row: list[bytes | None]) -> CacheEntry | None:
+        if not row or row[0] is None:
+            return None
+        d = dict(zip(_FIELDS, row, strict=True))
+        return CacheEntry(
+            entry_id=entry_id,
+            tenant=(d["tenant"] or b"").decode(),
+            scope=(d["scope"] or b"").decode(),
+            model=(d["model"] or b"").decode(),
+            partition=(d["partition"] or b"").decode(),
+            exact_key=(d["exact_key"] or b"").decode(),
+            text=(d["text"] or b"").decode(),
+            response=d["response"] or b"",
+            created=float(d["created"] or 0),
+            expires=float(d["expires"] or 0),
+            vector=self._vec(d["vector"]),
+        )
+
+    async def get(self, entry_id: str) -> CacheEntry | None:
+        row: Any = await self._redis.hmget(f"{self._p}e:{entry_id}", list(_FIELDS))
+        return self._entry(entry_id, row)
+
+    async def get_exact(self, exact_key: str) -> CacheEntry | None:
+        entry_id: Any = await self._redis.get(f"{self._p}x:{exact_key}")
+        return await self.get(entry_id.decode()) if entry_id else None
+
+    async def put(self, entry: CacheEntry) -> None:
+        key = f"{self._p}e:{entry.entry_id}"
+        at = int(entry.expires) + 1
+        vec = entry.vector.astype(np.float32).tobytes() if entry.vector is not None else b""
+        mapping: Any = {
+            "tenant": entry.tenant,
+            "scope": entry.scope,
+            "model": entry.model,
+            "partition": entry.partition,
+            "exact_key": entry.exact_key,
+            "text": entry.text,
+            "response": entry.response,
+            "created": repr(entry.created),
+            "expires": repr(entry.expires),
+            "vector": vec,
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=mapping)
+            pipe.expireat(key, at)
+            pipe.set(f"{self._p}x:{entry.exact_key}", entry.entry_id, exat=at)
+            if entry.vector is not None:
+                pipe.xadd(
+                    f"{self._p}log",
+                    {
+                        "op": "add",
+                        "id": entry.entry_id,
+                        "partition": entry.partition,
+                        "expires": repr(entry.expires),
+                        "vector": vec,
+                    },
+                    maxlen=self._log_max,
+                    approximate=True,
+                )
+            await pipe.execute()
+
+    async def delete(self, entry_ids: list[str]) -> int:
+        removed = 0
+        for entry_id in entry_ids:
+            exact: Any = await self._redis.hget(f"{self._p}e:{entry_id}", "exact_key")
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(f"{self._p}e:{entry_id}")
+                if exact:
+                    pipe.delete(f"{self._p}x:{exact.decode()}")
+                pipe.xadd(f"{self._p}log", {"op": "del", "id": entry_id}, maxlen=self._log_max, approximate=True)
+                result = await pipe.execute()
+            removed += int(result[0] or 0)
+        return removed
+
+    async def scan(self) -> AsyncIterator[CacheEntry]:
+        prefix = f"{self._p}e:"
+        async for key in self._redis.scan_iter(match=f"{prefix}*", count=1000):
+            entry_id = key.decode()[len(prefix) :]
+            entry = await self.get(entry_id)
+            if entry is not None:
+                yield entry
+
+    async def last_event_id(self) -> str:
+        last: Any = await self._redis.xrevrange(f"{self._p}log", count=1)
+        return last[0][0].decode() if last else "0-0"
+
+    async def events(self, after: str, block_ms: int) -> list[CacheEvent]:
+        reply: Any = await self._redis.xread({f"{self._p}log": after}, count=1000, block=block_ms)
+        out: list[CacheEvent] = []
+        for _stream, items in reply or []:
+            for event_id, fields in items:
+                f = {k.decode(): v for k, v in fields.items()}
+                out.append(
+                    CacheEvent(
+                        event_id=event_id.decode(),
+                        op=f["op"].decode(),
+                        entry_id=f["id"].decode(),
+                        partition=f.get("partition", b"").decode(),
+                        expires=float(f.get("expires", b"0") or 0),
+                        vector=self._vec(f.get("vector")),
+                    )
+                )
+        return out
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+class MemoryCacheStore:
+    """In-process store (library mode, evaluation); honours expiry on read."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, CacheEntry] = {}
+        self.exact: dict[str, str] = {}
+
+    def _live(self, entry: CacheEntry | None) -> CacheEntry | None:
+        return entry if entry is not None and entry.expires > time.time() else None
+
+    async def get(self, entry_id: str) -> CacheEntry | None:
+        return self._live(self.entries.get(entry_id))
+
+    async def get_exact(self, exact_key: str) -> CacheEntry | None:
+        entry_id = self.exact.get(exact_key)
+        return await self.get(entry_id) if entry_id else None
+
+    async def put(self, entry: CacheEntry) -> None:
+        self.entries[entry.entry_id] = entry
+        self.exact[entry.exact_key] = entry.entry_id
+
+    async def delete(self, entry_ids: list[str]) -> int:
+        n = 0
+        for eid in entry_ids:
+            entry = self.entries.pop(eid, None)
+            if entry is not None:
+                self.exact.pop(entry.exact_key, None)
+                n += 1
+        return n
+
+    async def scan(self) -> AsyncIterator[CacheEntry]:
+        for entry in list(self.entries.values()):
+            if self._live(entry):
+                yield entry
+
+    async def last_event_id(self) -> str:
+        return "0-0"
+
+    async def events(self, after: str, block_ms: int) -> list[CacheEvent]:
+        return []
+
+    async def aclose(self) -> None:
+        return None

