@@ -86,7 +86,7 @@ ENTITIES: dict[str, list[str]] = {
     "food:rice": ["rice", "米饭", "大米", "arroz", "Reis", "riz"],
     "food:pasta": ["pasta", "意大利面", "Nudeln", "pâtes"],
     "food:bread": ["bread", "面包", "Brot"],
-    "food:eggs": ["egg", "eggs", "鸡蛋", "huevo", "huevos", "Ei", "Eier", "œuf", "œufs", "oeufs"],
+    "food:eggs": ["egg", "eggs", "鸡蛋", "huevo", "huevos", "Ei", "Eier", "Eiern", "œuf", "œufs", "oeufs"],
     "food:chicken": ["chicken", "鸡肉", "pollo", "Hähnchen", "poulet"],
     # planets
     "planet:mars": ["Mars", "火星", "Marte"],
@@ -310,3 +310,39 @@ NEGATION_EXCEPTIONS: list[str] = [
     "告别",
     "不断",
 ]
+
+# Function words per language: language identification of short prompts, and content-word extraction.
+STOPWORDS: dict[str, set[str]] = {
+    "en": set(
+        "a an the is are was were be been being am do does did doing done have has had having i me my mine you your "
+        "yours he him his she her it its we us our they them their what which who whom whose when where why how "
+        "this that these those there here of in on at to from by for with about into over under between through "
+        "and or but if then than so as not no can could should would will shall may might must shall up down out "
+        "off again any some all each every more most other such only own same very just also too s t don't "
+        "isn't aren't can't won't i'm i've what's how's it's there's".split()
+    ),
+    "es": set(
+        "el la los las un una unos unas es son fue ser estar está están de del al a en por para con sin sobre y o "
+        "pero que qué cuál cuáles cómo cuándo dónde quién por qué mi mis tu tus su sus se lo le les me te nos "
+        "muy más menos este esta estos estas ese esa hay".split()
+    ),
+    "de": set(
+        "der die das den dem des ein eine einen einem einer ist sind war waren sein bin bist hat haben wird werden "
+        "von zu zum zur mit ohne für auf in im an am aus bei nach über unter und oder aber dass was wie wo wann "
+        "warum wer welche welcher welches ich du er sie es wir ihr man mein meine dein sich nicht auch sehr mehr "
+        "kann können soll".split()
+    ),
+    "fr": set(
+        "le la les un une des du de d' l' est sont était être avoir a ont à au aux en dans par pour avec sans sur "
+        "sous et ou mais que qu' quoi quel quelle quels quelles comment quand où qui pourquoi je tu il elle nous "
+        "vous ils elles mon ma mes ton ta tes son sa ses se ce cette ces très plus moins ne pas peut".split()
+    ),
+}
+# Words that carry no topic: a paraphrase may add or drop them freely.
+GENERIC_WORDS: set[str] = set(
+    "best way ways tip tips step steps guide procedure explain tell know want need make makes made get give good "
+    "great easy easiest quick quickly simple simply effective effectively properly correctly please help "
+    "something thing things kind sort number beginner beginners start begin using use used question mean means "
+    "meaning difference different example examples idea ideas recommend recommendation should could would "
+    "can like really actually".split()
+)

