@@ -231,7 +231,14 @@ def _bench_outage(args: argparse.Namespace) -> int:
     return 0 if result["success_rate"] >= 0.999 else 1
 
 
-BENCHES: dict[str, Handler] = {"outage": _bench_outage}
+def _bench_cache(args: argparse.Namespace) -> int:
+    from benchmarks.cache_bench import run
+
+    result = run(entries=args.entries, queries=args.queries, embedder_spec=args.embedder)
+    return 0 if result["false_hit_rate"] <= 0.02 else 1
+
+
+BENCHES: dict[str, Handler] = {"outage": _bench_outage, "cache": _bench_cache}
 
 
 def _cache_eval(args: argparse.Namespace) -> int:
@@ -397,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     o.add_argument("--outage-at", type=float, default=10.0, help="seconds into the load")
     o.add_argument("--outage", type=float, default=10.0, help="outage length in seconds")
+    c = bench.add_parser("cache", help="cache quality vs GPTCache, lookup latency at 100k entries, recall")
+    c.add_argument("--entries", type=int, default=100_000)
+    c.add_argument("--queries", type=int, default=1000)
+    c.add_argument("--embedder", default=None)
     return parser
 
 

@@ -22,7 +22,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     def fmt(v: object) -> str:
         if isinstance(v, float):
-            return "-" if math.isnan(v) else f"{v:,.1f}"
+            if math.isnan(v):
+                return "-"
+            return f"{v:.3f}" if abs(v) < 10 else f"{v:,.1f}"
         return str(v)
 
     cells = [[fmt(v) for v in row] for row in rows]
