@@ -56,7 +56,7 @@ def _gptcache_scores(pairs: list[Pair], embedder: Embedder) -> tuple[list[float]
             memo[text] = np.asarray(embedder.embed([text])[0], dtype="float32")
         return memo[text]
 
-    class Recording(SearchDistanceEvaluation):  # type: ignore[misc]
+    class Recording(SearchDistanceEvaluation):
         last: float | None = None
 
         def evaluation(self, src_dict: dict[str, Any], cache_dict: dict[str, Any], **kw: Any) -> float:

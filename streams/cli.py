@@ -302,7 +302,8 @@ def _cache_invalidate(args: argparse.Namespace) -> int:
                 print(f"would invalidate {len(doomed)} entries")
                 return 0
             removed = await store.delete(doomed)
-            print(f"invalidated {removed} entries (every worker's index drops them via the cache event stream)")
+            noun = "entry" if removed == 1 else "entries"
+            print(f"invalidated {removed} {noun} (every worker's index drops them via the cache event stream)")
             return 0
         finally:
             await store.aclose()

@@ -225,6 +225,7 @@ def _summarise(workload: list[_Tracked], reasons: Counter[str], wall_s: float, d
             errors=len(done) - len(ok),
             missing=len(items) - len(done),
             retried=sum(1 for r in ok if len(r.attempts) > 1),
+            cached=sum(1 for r in ok if r.cache_hit is not None),
         )
         totals.update(counts)
         rows.append([prio.value, *(counts[k] for k in _COLUMNS), percentile(lat, 50), percentile(lat, 99)])
@@ -246,7 +247,7 @@ def _summarise(workload: list[_Tracked], reasons: Counter[str], wall_s: float, d
         f"sent {totals['sent'] + len(unservable) + len(MALFORMED)} messages ({totals['sent']} valid, "
         f"{len(unservable)} unservable, {len(MALFORMED)} malformed) in {wall_s:.1f}s -> "
         f"answered {totals['answered']}, dead-lettered {total_dlq}, missing {totals['missing']}, "
-        f"duplicate deliveries {duplicates}; "
+        f"from cache {totals['cached']}, duplicate deliveries {duplicates}; "
         f"latency p50 {percentile(all_lat, 50):.1f} ms, p99 {percentile(all_lat, 99):.1f} ms"
     )
     unservable_ok = all(
@@ -257,7 +258,7 @@ def _summarise(workload: list[_Tracked], reasons: Counter[str], wall_s: float, d
     return 0 if healthy else 1
 
 
-_COLUMNS = ("sent", "answered", "errors", "missing", "retried")
+_COLUMNS = ("sent", "answered", "errors", "missing", "retried", "cached")
 
 
 def main(opts: DemoOptions) -> int:

@@ -107,6 +107,7 @@ class RouterRuntime:
             health=board,
             on_transition=self.health.notify,
             worker_id=wid,
+            cache=self.cache,
         )
         self._pipeline = Pipeline(
             processor,

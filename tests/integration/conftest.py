@@ -37,7 +37,7 @@ def _reachable(hostport: str) -> bool:
         return s.connect_ex((host, int(port))) == 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -75,7 +75,7 @@ class FakeProvider:
 
 @pytest.fixture(scope="session")
 def fake_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeProvider]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("fake") / "fake-provider.log"
     proc = ManagedProcess(
         "fake-provider", [sys.executable, "-m", "streams.cli", "fake-provider", "--port", str(port), "--seed", "3"], log
