@@ -321,19 +321,29 @@ class RequestProcessor:
         started: float,
     ) -> Outcome:
         last = state.last_error
-        if len(state.attempts) >= self._settings.max_attempts:
+
+        def give_up(why: str, reason: DeadLetterReason, stage: str, code: str) -> Outcome:
+            message = why + (f"; last error: {last.message}" if last else "")
             return self._fail(
                 request,
                 state,
-                stage="provider",
-                code=last.code if last else "retries_exhausted",
-                message=f"gave up after {len(state.attempts)} attempts"
-                + (f"; last error: {last.message}" if last else ""),
-                reason=DeadLetterReason.RETRIES_EXHAUSTED,
+                stage=stage,
+                code=code,
+                message=message,
+                reason=reason,
                 queued_ms=queued_ms,
                 started=started,
                 failures=failures,
                 retriable=True,
+            )
+
+        exhausted_code = last.code if last else "retries_exhausted"
+        if len(state.attempts) >= self._settings.max_attempts:
+            return give_up(
+                f"gave up after {len(state.attempts)} attempts",
+                DeadLetterReason.RETRIES_EXHAUSTED,
+                "provider",
+                exhausted_code,
             )
         state.rounds += 1
         if not retry_afters:  # nothing was called: every candidate's circuit is open
@@ -359,32 +369,14 @@ class RequestProcessor:
         waited_total = (utcnow() - first_seen).total_seconds() + delay
         left = self._time_left(request)
         if left is not None and delay >= left:
-            return self._fail(
-                request,
-                state,
-                stage="deadline",
-                code="deadline_expired",
-                message=f"no retry can finish before the deadline (next try in {delay:.2f}s, {left:.2f}s left)"
-                + (f"; last error: {last.message}" if last else ""),
-                reason=DeadLetterReason.DEADLINE_EXPIRED,
-                queued_ms=queued_ms,
-                started=started,
-                failures=failures,
-                retriable=True,
-            )
+            why = f"no retry can finish before the deadline (next try in {delay:.2f}s, {left:.2f}s left)"
+            return give_up(why, DeadLetterReason.DEADLINE_EXPIRED, "deadline", "deadline_expired")
         if waited_total > self._settings.max_total_s:
-            return self._fail(
-                request,
-                state,
-                stage="provider",
-                code=last.code if last else "retries_exhausted",
-                message=f"gave up after {waited_total:.0f}s (retry.max_total_s)"
-                + (f"; last error: {last.message}" if last else ""),
-                reason=DeadLetterReason.RETRIES_EXHAUSTED,
-                queued_ms=queued_ms,
-                started=started,
-                failures=failures,
-                retriable=True,
+            return give_up(
+                f"gave up after {waited_total:.0f}s (retry.max_total_s)",
+                DeadLetterReason.RETRIES_EXHAUSTED,
+                "provider",
+                exhausted_code,
             )
         state.not_before = utcnow() + timedelta(seconds=delay)
         return Outcome(failures=failures, retry=RetryPlan(delay, state))
