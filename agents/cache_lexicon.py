@@ -12,7 +12,7 @@ ENTITIES: dict[str, list[str]] = {
     "country:france": ["France", "法国", "Francia", "Frankreich"],
     "country:germany": ["Germany", "德国", "Alemania", "Deutschland", "Allemagne"],
     "country:spain": ["Spain", "西班牙", "España", "Spanien", "Espagne"],
-    "country:italy": ["Italy", "意大利", "Italia", "Italien", "Italie"],
+    "country:italy": ["Italy", "意大利", "Italia", "=Italien", "Italie"],  # German noun, capitalised
     "country:japan": ["Japan", "日本", "Japón", "Japon"],
     "country:china": ["China", "中国", "Chine"],
     "country:brazil": ["Brazil", "巴西", "Brasil", "Brasilien", "Brésil"],
@@ -47,7 +47,7 @@ ENTITIES: dict[str, list[str]] = {
     "lang:spanish": ["Spanish", "西班牙语", "西班牙文", "español", "Spanisch", "espagnol"],
     "lang:chinese": ["Chinese", "中文", "汉语", "chino", "Chinesisch", "chinois"],
     "lang:japanese": ["Japanese", "日语", "日文", "japonés", "Japanisch", "japonais"],
-    "lang:italian": ["Italian", "意大利语", "italiano", "Italienisch", "italien"],
+    "lang:italian": ["Italian", "意大利语", "italiano", "Italienisch", "=italien"],  # French, lower case
     # programming languages and tools
     "tech:python": ["Python"],
     "tech:rust": ["Rust"],

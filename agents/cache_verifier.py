@@ -34,30 +34,47 @@ def _is_cjk(form: str) -> bool:
     return any("\u3000" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in form)
 
 
-@dataclass(frozen=True)
-class _Matcher:
-    pattern: re.Pattern[str]
-    value: str
-    case_sensitive: bool
+class _Lexicon:
+    """All surface forms of a table compiled into three alternations (longest first), so a text is scanned
+    three times however large the table: Latin forms on the case-folded text, case-sensitive forms (such as
+    "=Go") on the original, CJK forms by substring."""
+
+    def __init__(self, forms: dict[str, str]) -> None:
+        self._values: dict[tuple[str, str], str] = {}
+        groups: dict[str, list[str]] = {"folded": [], "exact": [], "cjk": []}
+        for form, value in forms.items():
+            case_sensitive = form.startswith("=")
+            raw = form[1:] if case_sensitive else form
+            kind = "cjk" if _is_cjk(raw) else ("exact" if case_sensitive else "folded")
+            key = raw if kind != "folded" else _fold(raw)
+            self._values[(kind, key)] = value
+            groups[kind].append(key)
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        for kind, keys in groups.items():
+            if not keys:
+                continue
+            body = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
+            self._patterns[kind] = re.compile(body if kind == "cjk" else rf"(?<![{_LATIN}])(?:{body})(?![{_LATIN}])")
+
+    def scan(self, text: str, folded: str) -> list[str]:
+        """Non-overlapping matches in order of position; longer forms win."""
+        found: list[tuple[int, int, str]] = []
+        for kind, pattern in self._patterns.items():
+            haystack = folded if kind == "folded" else text
+            for hit in pattern.finditer(haystack):
+                found.append((hit.start(), hit.end(), self._values[(kind, hit.group(0))]))
+        found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
+        out: list[str] = []
+        last_end = -1
+        for start, end, value in found:
+            if start >= last_end:
+                out.append(value)
+                last_end = end
+        return out
 
 
-def _compile(forms: dict[str, str]) -> list[_Matcher]:
-    """Longest forms first, so "JavaScript" wins over "Java" and "马德里" over "马"."""
-    out = []
-    for form, value in sorted(forms.items(), key=lambda kv: -len(kv[0])):
-        case_sensitive = form.startswith("=")
-        raw = form[1:] if case_sensitive else form
-        if _is_cjk(raw):
-            pat = re.compile(re.escape(raw))
-        else:
-            body = re.escape(raw if case_sensitive else _fold(raw))
-            pat = re.compile(rf"(?<![{_LATIN}]){body}(?![{_LATIN}])")
-        out.append(_Matcher(pat, value, case_sensitive))
-    return out
-
-
-_ENTITY_MATCHERS = _compile({form: canon for canon, forms in ENTITIES.items() for form in forms})
-_POLARITY_MATCHERS = _compile({form: f"{c}:{sign}" for form, (c, sign) in POLARITY.items()})
+_ENTITIES = _Lexicon({form: canon for canon, forms in ENTITIES.items() for form in forms})
+_POLARITY = _Lexicon({form: f"{c}:{sign}" for form, (c, sign) in POLARITY.items()})
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD_NUMBERS = {
     w: str(i)
@@ -67,23 +84,6 @@ _WORD_NUMBERS = {
     )
 }
 _LATIN_WORD = re.compile(r"(?<![\w-])[a-z]+(?![\w-])")
-
-
-def _scan(matchers: list[_Matcher], text: str, folded: str) -> list[str]:
-    """Non-overlapping matches in order of position."""
-    taken: list[tuple[int, int]] = []
-    found: list[tuple[int, str]] = []
-    for m in matchers:
-        haystack = text if m.case_sensitive or not m.pattern.pattern.startswith("(?<!") else folded
-        if _is_cjk(m.pattern.pattern):
-            haystack = text
-        for hit in m.pattern.finditer(haystack):
-            span = (hit.start(), hit.end())
-            if any(span[0] < e and s < span[1] for s, e in taken):
-                continue
-            taken.append(span)
-            found.append((span[0], m.value))
-    return [v for _, v in sorted(found)]
 
 
 def _numbers(text: str, folded: str) -> tuple[str, ...]:
@@ -126,14 +126,14 @@ def signature(text: str) -> Signature:
     text = unicodedata.normalize("NFKC", text)
     folded = _fold(text)
     entities: list[str] = []
-    for e in _scan(_ENTITY_MATCHERS, text, folded):
+    for e in _ENTITIES.scan(text, folded):
         if not entities or entities[-1] != e:
             entities.append(e)
     return Signature(
         numbers=_numbers(text, folded),
         entities=tuple(entities),
         negated=_negated(text, folded),
-        polarity=frozenset(_scan(_POLARITY_MATCHERS, text, folded)),
+        polarity=frozenset(_POLARITY.scan(text, folded)),
     )
 
 

@@ -75,14 +75,14 @@ class VectorIndex:
         vec = np.asarray(vector, dtype=np.float32).reshape(1, self.dim)
         if part.free:
             label = part.free.pop()
-            part.index.add_items(vec, np.array([label]), replace_deleted=True)
+            part.index.add_items(vec, np.array([label]), num_threads=1, replace_deleted=True)
         else:
             if part.next_label >= part.capacity:
                 part.capacity *= 2
                 part.index.resize_index(part.capacity)
             label = part.next_label
             part.next_label += 1
-            part.index.add_items(vec, np.array([label]))
+            part.index.add_items(vec, np.array([label]), num_threads=1)
         part.labels[label] = entry_id
         self._entries[entry_id] = (partition, label, expires_at)
         return True
@@ -105,7 +105,9 @@ class VectorIndex:
             return []
         now = self._clock()
         kk = min(k, len(part.labels))
-        labels, distances = part.index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, self.dim), k=kk)
+        labels, distances = part.index.knn_query(
+            np.asarray(vector, dtype=np.float32).reshape(1, self.dim), k=kk, num_threads=1
+        )
         out = []
         for label, dist in zip(labels[0], distances[0], strict=True):
             entry_id = part.labels.get(int(label))

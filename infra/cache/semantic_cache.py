@@ -167,8 +167,11 @@ class SemanticCache:
         pairs, the content words: each word only one side has must be close (by embedding) to a word of the
         other side, so "improve my sleep" ~ "sleep better" but "learn Python" !~ "install Python"."""
         lang_q, lang_c = detect_language(query), detect_language(cached)
-        same_language = lang_q == lang_c or "und" in (lang_q, lang_c)
-        threshold = settings.threshold if same_language else settings.cross_lingual_threshold
+        same_language = lang_q == lang_c != "und"
+        if "und" in (lang_q, lang_c):  # a language we cannot tell: the stricter threshold
+            threshold = max(settings.threshold, settings.cross_lingual_threshold)
+        else:
+            threshold = settings.threshold if same_language else settings.cross_lingual_threshold
         if similarity < threshold:
             return False, f"similarity {similarity:.3f} < {threshold}"
         if not settings.verify:
@@ -177,7 +180,7 @@ class SemanticCache:
         if not ok:
             return False, why
         if settings.content_check and words is not None and same_language and lang_q != "zh":
-            lang = lang_q if lang_q != "und" else lang_c
+            lang = lang_q
             return words.aligned(
                 content_words(query, lang), content_words(cached, lang), settings.content_word_similarity
             )
@@ -221,26 +224,41 @@ class SemanticCache:
             if self.embedder is not None:
                 look.vector = await self.embedder.embed_one(look.text)
                 floor = min(s.threshold, s.cross_lingual_threshold)
-                for entry_id, sim in self.index.search(look.partition, look.vector, s.candidates):
-                    if sim < floor:
-                        break  # neighbours come most similar first
-                    entry = await self.store.get(entry_id)
-                    if entry is None:  # expired or invalidated elsewhere: the index follows
-                        self.index.remove(entry_id)
-                        continue
-                    accept, why = await self.embedder.call(self.decide, sim, look.text, entry.text, s, self.words)
-                    if accept:
+                near = [
+                    (eid, sim)
+                    for eid, sim in self.index.search(look.partition, look.vector, s.candidates)
+                    if sim >= floor
+                ]
+                if near:
+                    entries = await self.store.get_many([eid for eid, _ in near])
+                    for (entry_id, _), entry in zip(near, entries, strict=True):
+                        if entry is None:  # expired or invalidated elsewhere: the index follows
+                            self.index.remove(entry_id)
+                    live = [(entry, sim) for (_, sim), entry in zip(near, entries, strict=True) if entry is not None]
+                    chosen = await self.embedder.call(self._first_accepted, live, look.text, s)
+                    if chosen is not None:
+                        entry, sim = chosen
                         self.stats.semantic_hits += 1
                         look.hit = self._hit(entry, request, "semantic", sim)
                         return self._done(look, t0)
-                    self.stats.rejected_by_verifier += 1
-                    log.debug("semantic candidate %s rejected: %s", entry_id, why)
         except _STORE_ERRORS as exc:
             self._degraded("lookup", exc)
             look.cacheable = False
             look.reason = "cache store unavailable"
         self.stats.misses += 1
         return self._done(look, t0)
+
+    def _first_accepted(
+        self, live: list[tuple[CacheEntry, float]], text: str, settings: CacheSettings
+    ) -> tuple[CacheEntry, float] | None:
+        """Runs in the embedding thread: the most similar candidate the rule accepts."""
+        for entry, sim in live:
+            accept, why = self.decide(sim, text, entry.text, settings, self.words)
+            if accept:
+                return entry, sim
+            self.stats.rejected_by_verifier += 1
+            log.debug("semantic candidate %s rejected: %s", entry.entry_id, why)
+        return None
 
     @staticmethod
     def _done(look: CacheLookup, t0: float) -> CacheLookup:

@@ -46,6 +46,8 @@ class CacheStore(Protocol):
 
     async def get(self, entry_id: str) -> CacheEntry | None: ...
 
+    async def get_many(self, entry_ids: list[str]) -> list[CacheEntry | None]: ...
+
     async def put(self, entry: CacheEntry) -> None: ...
 
     async def delete(self, entry_ids: list[str]) -> int: ...
@@ -72,11 +74,15 @@ class RedisCacheStore:
         self._p = f"{settings.key_prefix}cache:"
         self._dim = dim
         self._log_max = log_max
-        self._redis = client or aioredis.Redis.from_url(
+        # a bounded pool that waits for a free connection instead of opening one per concurrent lookup
+        pool = aioredis.BlockingConnectionPool.from_url(
             settings.url,
+            max_connections=32,
+            timeout=2.0,
             socket_timeout=max(settings.socket_timeout_s, 2.0),
             socket_connect_timeout=settings.socket_timeout_s,
         )
+        self._redis = client or aioredis.Redis(connection_pool=pool)
 
     def _vec(self, raw: bytes | None) -> np.ndarray | None:
         if not raw:
@@ -101,6 +107,14 @@ class RedisCacheStore:
             expires=float(d["expires"] or 0),
             vector=self._vec(d["vector"]),
         )
+
+    async def get_many(self, entry_ids: list[str]) -> list[CacheEntry | None]:
+        """Several entries in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.hmget(f"{self._p}e:{entry_id}", list(_FIELDS))
+            rows: Any = await pipe.execute()
+        return [self._entry(eid, row) for eid, row in zip(entry_ids, rows, strict=True)]
 
     async def get(self, entry_id: str) -> CacheEntry | None:
         row: Any = await self._redis.hmget(f"{self._p}e:{entry_id}", list(_FIELDS))
@@ -204,6 +218,9 @@ class MemoryCacheStore:
 
     async def get(self, entry_id: str) -> CacheEntry | None:
         return self._live(self.entries.get(entry_id))
+
+    async def get_many(self, entry_ids: list[str]) -> list[CacheEntry | None]:
+        return [self._live(self.entries.get(e)) for e in entry_ids]
 
     async def get_exact(self, exact_key: str) -> CacheEntry | None:
         entry_id = self.exact.get(exact_key)
