@@ -19,7 +19,7 @@ from infra.config_loader import load_config
 from schemas.config import RouterConfig
 from streams.client import RouterClient
 from streams.processes import ManagedProcess, start_fake_provider, start_worker
-from streams.topics import TopicNames, ensure_topics
+from streams.topics import TopicNames, delete_topics, ensure_topics
 
 __all__ = ["RESULTS_DIR", "Deployment", "deployment", "free_port", "write_results"]
 
@@ -104,6 +104,7 @@ async def deployment(
         for w in dep.workers:
             w.stop()
         fake.stop()
+        await delete_topics(config.kafka)
 
 
 async def wait_ready(dep: Deployment, client: RouterClient, timeout_s: float = 120) -> float:

@@ -14,7 +14,15 @@ from schemas.config import KafkaSettings
 from schemas.errors import ConfigError
 from schemas.events import PRIORITIES, Priority
 
-__all__ = ["DEFAULT_TIERS_S", "TopicNames", "TopicSpec", "ensure_topics", "partitions_of", "topic_specs"]
+__all__ = [
+    "DEFAULT_TIERS_S",
+    "TopicNames",
+    "TopicSpec",
+    "delete_topics",
+    "ensure_topics",
+    "partitions_of",
+    "topic_specs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -152,3 +160,17 @@ async def partitions_of(consumer: Any, topic: str, *, timeout_s: float = 30.0) -
         if loop.time() > deadline:
             raise ConfigError(f"topic {topic!r} does not exist (create it with `llm-router topics`)")
         await asyncio.sleep(0.2)
+
+
+async def delete_topics(settings: KafkaSettings) -> list[str]:
+    """Delete every topic of this deployment's prefix (tests and benchmarks clean up after themselves)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        prefix = f"{settings.topic_prefix}."
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()

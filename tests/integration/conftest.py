@@ -24,7 +24,7 @@ from infra.config_loader import load_config
 from schemas.config import RouterConfig
 from streams.client import RouterClient
 from streams.processes import ManagedProcess, start_worker
-from streams.topics import TopicNames, ensure_topics
+from streams.topics import TopicNames, delete_topics, ensure_topics
 
 KAFKA = os.environ.get("LLM_ROUTER_TEST_KAFKA", "127.0.0.1:9092")
 REDIS = os.environ.get("LLM_ROUTER_TEST_REDIS", "redis://127.0.0.1:6379/15")
@@ -180,6 +180,7 @@ async def make_env(
             worker.stop()
             if worker.proc.returncode not in (0, None, -15):
                 print(f"--- {worker.name} exited {worker.proc.returncode}:\n{worker.tail(60)}")
+        await delete_topics(env.config.kafka)  # keep the shared broker small across hundreds of test envs
 
 
 def _merge(into: dict[str, Any], values: dict[str, Any]) -> None:
