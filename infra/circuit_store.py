@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from infra.degraded import Degradation
 from schemas.config import RedisSettings
 
 __all__ = ["CircuitStore", "NullCircuitStore", "RedisCircuitStore", "SharedCircuit"]
@@ -60,17 +60,15 @@ class RedisCircuitStore:
         self._redis = client or aioredis.Redis.from_url(
             settings.url, socket_timeout=settings.socket_timeout_s, socket_connect_timeout=settings.socket_timeout_s
         )
-        self._last_warning = 0.0
-        self.errors = 0
+        self._down = Degradation(log, "redis unavailable, circuit state is local to this worker")
+
+    @property
+    def errors(self) -> int:
+        """Failures since start (the store degraded instead of raising)."""
+        return self._down.count
 
     def _key(self, backend: str) -> str:
         return f"{self._prefix}circuit:{backend}"
-
-    def _degraded(self, exc: Exception) -> None:
-        self.errors += 1
-        if time.monotonic() - self._last_warning > 10:
-            self._last_warning = time.monotonic()
-            log.warning("redis unavailable, circuit state is local to this worker: %s", exc)
 
     async def write(self, backend: str, circuit: SharedCircuit) -> None:
         mapping: dict[str | bytes, str | bytes | float | int] = {
@@ -83,7 +81,7 @@ class RedisCircuitStore:
         try:
             await self._redis.hset(self._key(backend), mapping=mapping)  # type: ignore[arg-type,misc,unused-ignore]
         except (RedisError, OSError) as exc:
-            self._degraded(exc)
+            self._down.report(exc)
 
     async def read(self, backends: list[str]) -> dict[str, SharedCircuit]:
         try:
@@ -92,7 +90,7 @@ class RedisCircuitStore:
                     pipe.hgetall(self._key(b))
                 rows = await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._degraded(exc)
+            self._down.report(exc)
             return {}
         out: dict[str, SharedCircuit] = {}
         for backend, row in zip(backends, rows, strict=True):
@@ -117,7 +115,7 @@ class RedisCircuitStore:
                 f"{self._prefix}probe-lock:{backend}", b"1", nx=True, px=max(int(ttl_s * 1000), 1)
             )
         except (RedisError, OSError) as exc:
-            self._degraded(exc)
+            self._down.report(exc)
             return True  # without Redis every worker probes for itself
         return bool(got)
 

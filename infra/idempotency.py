@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from infra.degraded import Degradation
 from schemas.config import RedisSettings
 
 __all__ = ["IdempotencyStore", "NullIdempotencyStore", "RedisIdempotencyStore"]
@@ -45,24 +45,21 @@ class RedisIdempotencyStore:
         self._redis = client or aioredis.Redis.from_url(
             settings.url, socket_timeout=settings.socket_timeout_s, socket_connect_timeout=settings.socket_timeout_s
         )
-        self._last_warning = 0.0
-        self.errors = 0
+        self._down = Degradation(log, "redis unavailable, idempotency records skipped")
+
+    @property
+    def errors(self) -> int:
+        """Failures since start (the store degraded instead of raising)."""
+        return self._down.count
 
     def _key(self, request_id: str) -> str:
         return f"{self._settings.key_prefix}done:{request_id}"
-
-    def _degraded(self, exc: Exception) -> None:
-        self.errors += 1
-        now = time.monotonic()
-        if now - self._last_warning > 10:
-            self._last_warning = now
-            log.warning("redis unavailable, idempotency records skipped: %s", exc)
 
     async def get(self, request_id: str) -> bytes | None:
         try:
             value = await self._redis.get(self._key(request_id))
         except (RedisError, OSError) as exc:
-            self._degraded(exc)
+            self._down.report(exc)
             return None
         return value if isinstance(value, bytes) or value is None else str(value).encode()
 
@@ -70,7 +67,7 @@ class RedisIdempotencyStore:
         try:
             await self._redis.set(self._key(request_id), response, ex=self._settings.result_ttl_s)
         except (RedisError, OSError) as exc:
-            self._degraded(exc)
+            self._down.report(exc)
 
     async def aclose(self) -> None:
         await self._redis.aclose()

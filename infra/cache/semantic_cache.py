@@ -22,6 +22,7 @@ from agents.cache_verifier import verify
 from agents.text_features import content_words, detect_language
 from infra.cache.index import VectorIndex
 from infra.cache.store import CacheEntry, CacheStore
+from infra.degraded import Degradation
 from infra.embeddings.batcher import BatchingEmbedder
 from schemas.config import CacheSettings
 from schemas.events import CachePolicy, ChatRequest, ChatResponse
@@ -141,7 +142,7 @@ class SemanticCache:
         self.words = WordAligner(embedder.embedder) if embedder is not None else None
         self.stats = CacheStats()
         self._follow: asyncio.Task[None] | None = None
-        self._last_warning = 0.0
+        self._down = Degradation(log, "cache store unavailable, bypassing the cache")
         self.ready = asyncio.Event()
 
     # --- policy --------------------------------------------------------------------------------------------
@@ -187,11 +188,9 @@ class SemanticCache:
         return True, ""
 
     def _degraded(self, what: str, exc: BaseException) -> None:
-        self.stats.degraded += 1
-        self.stats.last_error = f"{what}: {exc}"
-        if time.monotonic() - self._last_warning > 10:
-            self._last_warning = time.monotonic()
-            log.warning("cache store unavailable (%s): %s; bypassing the cache", what, exc)
+        self._down.report(exc, what)
+        self.stats.degraded = self._down.count
+        self.stats.last_error = self._down.last_error
 
     # --- lookup and store ----------------------------------------------------------------------------------
     async def lookup(self, request: ChatRequest, model: str) -> CacheLookup:
