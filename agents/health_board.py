@@ -84,6 +84,10 @@ class HealthBoard:
             interval = self.settings.probe_interval_s
         return self._clock() - st.last_probe_at >= interval
 
+    def probe_skipped(self, backend: str) -> None:
+        """Another worker probes ``backend`` this round: wait a whole interval before trying again."""
+        self.status[backend].last_probe_at = self._clock()
+
     def probe_result(self, backend: str, ok: bool, reason: str) -> Transition | None:
         st = self.status[backend]
         st.last_probe_at = self._clock()

@@ -106,7 +106,7 @@ class HealthService:
     async def _probe(self, backend: str) -> None:
         interval = self._settings.probe_interval_s
         if not await self._store.try_lock_probe(backend, interval * 0.9):
-            self.board.status[backend].last_probe_at = self.board._clock()  # someone else probes this round
+            self.board.probe_skipped(backend)
             return
         config = self._pool.config(backend)
         model = config.probe_model or next((m for m in config.models if m != "*"), self._default_model)

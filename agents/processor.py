@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from agents.circuit_breaker import Transition
 from agents.health_board import HealthBoard
 from agents.retry_policy import RetryPolicy
 from agents.routing import Candidate, ModelRouter
@@ -63,7 +65,7 @@ class RequestProcessor:
         retry: RetrySettings,
         *,
         health: HealthBoard | None = None,
-        on_transition: object = None,
+        on_transition: Callable[[Transition], None] | None = None,
         worker_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
         cache: SemanticCache | None = None,
@@ -75,7 +77,7 @@ class RequestProcessor:
         self._policy = retry_policy or RetryPolicy(retry)
         self._worker_id = worker_id
         self._health = health
-        self._notify = on_transition if callable(on_transition) else None
+        self._notify = on_transition
 
     # --- helpers -------------------------------------------------------------------------------------------
     def _base(self, request: ChatRequest) -> ChatResponse:

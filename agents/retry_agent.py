@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from agents.pipeline import Pipeline, RawMessage
 from schemas.events import DeadLetterReason
@@ -21,10 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class RetryForwarder:
-    def __init__(self, publisher: Publisher, pipeline: Pipeline, *, clock: object = time.time) -> None:
+    def __init__(self, publisher: Publisher, pipeline: Pipeline, *, clock: Callable[[], float] = time.time) -> None:
         self._publisher = publisher
         self._pipeline = pipeline
-        self._clock = clock if callable(clock) else time.time
+        self._clock = clock
         self.forwarded = 0
 
     async def handle(self, raw: RawMessage) -> None:

@@ -12,6 +12,7 @@ import re
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -128,12 +129,12 @@ class SemanticCache:
         store: CacheStore,
         embedder: BatchingEmbedder | None,
         *,
-        clock: object = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder if settings.semantic else None
-        self._clock = clock if callable(clock) else time.time
+        self._clock = clock
         dim = embedder.dim if embedder is not None else 1
         self.index = VectorIndex(
             dim,
