@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from agents.priority_gate import PriorityGate
 from agents.processor import Outcome, RequestProcessor, RetryPlan
+from agents.scheduler import Ticket
+from agents.slot_gate import QueueDeadlineExpired, SlotGate
+from agents.token_estimate import cost_units
 from infra.idempotency import IdempotencyStore
 from schemas.errors import MessageError
 from schemas.events import (
@@ -61,6 +63,7 @@ class PipelineStats:
     dead_lettered: int = 0
     retries_scheduled: int = 0
     redelivered: int = 0
+    expired: int = 0
     internal_errors: int = 0
 
 
@@ -72,11 +75,13 @@ class Pipeline:
         processor: RequestProcessor,
         publisher: Publisher,
         topics: TopicNames,
-        gate: PriorityGate,
+        gate: SlotGate,
         idempotency: IdempotencyStore,
         *,
         retry_tiers_s: list[float] | None = None,
+        cost_unit: str = "requests",
     ) -> None:
+        self._cost_unit = cost_unit
         self._processor = processor
         self._publisher = publisher
         self._topics = topics
@@ -155,12 +160,29 @@ class Pipeline:
             queued_ms = max((time.time() - state.first_seen.timestamp()) * 1000, 0.0)
         else:
             queued_ms = max(time.time() * 1000 - raw.timestamp_ms, 0.0) if raw.timestamp_ms else 0.0
+        left = self._processor.time_left(request)
+        if left is not None and left <= 0:
+            self.stats.expired += 1
+            expired = self._processor.expired(request, state, queued_ms=queued_ms)
+            await self._publish(raw, request, expired, reply_topic, headers, key)
+            return
         cached, lookup = await self._processor.check_cache(request, queued_ms=queued_ms)
         if cached is not None:
             await self._publish(raw, request, cached, reply_topic, headers, key)
             return
-        async with self._gate.slot(request.priority):
-            outcome = await self._processor.process(request, state=state, queued_ms=queued_ms, cache_lookup=lookup)
+        ticket = Ticket(
+            request.priority,
+            request.tenant,
+            arrival=self._gate.clock() - queued_ms / 1000,
+            cost=cost_units(request, self._cost_unit),
+        )
+        try:
+            async with self._gate.slot(ticket, timeout_s=self._processor.time_left(request)):
+                outcome = await self._processor.process(request, state=state, queued_ms=queued_ms, cache_lookup=lookup)
+        except QueueDeadlineExpired as exc:
+            self.stats.expired += 1
+            waited_ms = queued_ms + exc.waited_s * 1000
+            outcome = self._processor.expired(request, state, queued_ms=waited_ms, why=exc.message)
         if outcome.retry is not None:
             await self._schedule_retry(raw, request, outcome.retry, outcome.failures)
             return

@@ -131,6 +131,26 @@ class RequestProcessor:
             if t is not None and self._notify is not None:
                 self._notify(t)
 
+    def time_left(self, request: ChatRequest) -> float | None:
+        """Seconds until the request's deadline (negative once passed), ``None`` without one."""
+        return self._time_left(request)
+
+    def expired(
+        self, request: ChatRequest, state: RetryState | None = None, *, queued_ms: float, why: str | None = None
+    ) -> Outcome:
+        """The terminal outcome of a request whose deadline passed before a provider was called."""
+        left = self._time_left(request) or 0.0
+        return self._fail(
+            request,
+            state or RetryState(),
+            stage="deadline",
+            code="deadline_expired",
+            message=why or f"deadline passed {-left:.3f}s before the request could be served",
+            reason=DeadLetterReason.DEADLINE_EXPIRED,
+            queued_ms=queued_ms,
+            started=time.perf_counter(),
+        )
+
     # --- the cache -----------------------------------------------------------------------------------------
     async def check_cache(
         self, request: ChatRequest, *, queued_ms: float = 0.0
@@ -173,16 +193,7 @@ class RequestProcessor:
         state = state.model_copy(deep=True) if state is not None else RetryState()
         left = self._time_left(request)
         if left is not None and left <= 0:
-            return self._fail(
-                request,
-                state,
-                stage="deadline",
-                code="deadline_expired",
-                message=f"deadline passed {-left:.3f}s before the request could be served",
-                reason=DeadLetterReason.DEADLINE_EXPIRED,
-                queued_ms=queued_ms,
-                started=started,
-            )
+            return self.expired(request, state, queued_ms=queued_ms)
         try:
             candidates = self._router.candidates(request)
         except NoRouteError as exc:

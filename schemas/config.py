@@ -18,6 +18,8 @@ __all__ = [
     "RedisSettings",
     "RetrySettings",
     "RouterConfig",
+    "SchedulerSettings",
+    "TenantDemotion",
     "WorkerSettings",
 ]
 
@@ -127,11 +129,63 @@ class HealthSettings(_Strict):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
 
+class TenantDemotion(_Strict):
+    """The multi-level-feedback element: a tenant using more than ``factor`` × its fair share of its class
+    (decayed over ``window_s``) drops to the lower level of that class until its usage falls back to its share."""
+
+    enabled: bool = True
+    window_s: float = Field(default=10.0, gt=0, description="time constant of the decayed usage")
+    factor: float = Field(default=2.0, gt=1, description="demote above factor × fair share")
+
+
+def _default_weights() -> dict[Priority, float]:
+    return {Priority.CRITICAL: 8.0, Priority.HIGH: 4.0, Priority.NORMAL: 2.0, Priority.BATCH: 1.0}
+
+
+def _default_max_wait() -> dict[Priority, float]:
+    return {Priority.CRITICAL: 2.0, Priority.HIGH: 10.0, Priority.NORMAL: 30.0, Priority.BATCH: 60.0}
+
+
+class SchedulerSettings(_Strict):
+    """Who gets the next provider slot (see README, "Scheduling"). ``fair``: weighted shares between classes
+    with aging and an overdue lane, deficit round robin between tenants with demotion; ``fifo`` and
+    ``strict`` exist for comparison."""
+
+    kind: str = Field(default="fair", description="registered scheduler: fair | fifo | strict")
+    weights: dict[Priority, float] = Field(default_factory=_default_weights)
+    aging_s: float | None = Field(
+        default=10.0, gt=0, description="a class's weight grows by its own value per aging_s its head waits"
+    )
+    max_wait_s: dict[Priority, float] = Field(
+        default_factory=_default_max_wait, description="a request waiting longer is overdue: served oldest-due first"
+    )
+    overdue_share: float = Field(default=0.5, gt=0, le=1, description="at most this share of slots go overdue-first")
+    tenant_quantum: float = Field(default=1.0, gt=0, description="DRR quantum per tenant turn, in cost units")
+    tenant_weights: dict[str, float] = Field(default_factory=dict, description="tenant -> quantum multiplier")
+    cost_unit: str = Field(default="requests", pattern="^(requests|tokens)$")
+    demotion: TenantDemotion = Field(default_factory=TenantDemotion)
+
+    @model_validator(mode="after")
+    def _every_class(self) -> Self:
+        for name, table in (("weights", self.weights), ("max_wait_s", self.max_wait_s)):
+            missing = [p.value for p in PRIORITIES if p not in table]
+            if missing:
+                raise ValueError(f"scheduler.{name} lacks classes: {', '.join(missing)}")
+            if any(v <= 0 for v in table.values()):
+                raise ValueError(f"scheduler.{name} must all be > 0")
+        if any(v <= 0 for v in self.tenant_weights.values()):
+            raise ValueError("scheduler.tenant_weights must all be > 0")
+        return self
+
+
 class WorkerSettings(_Strict):
     """Worker-process knobs."""
 
     max_in_flight: int = Field(default=64, ge=1, description="provider calls in flight per worker")
-    concurrency_per_class: int = Field(default=16, ge=1, description="Faust actors per priority class")
+    concurrency_per_class: int = Field(
+        default=64, ge=1, description="Faust actors per class = requests of a class the scheduler sees at once"
+    )
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     stream_buffer_maxsize: int = Field(default=256, ge=1)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     loglevel: str = "warning"

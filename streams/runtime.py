@@ -10,10 +10,11 @@ import socket
 from agents.health_board import HealthBoard
 from agents.health_service import HealthService
 from agents.pipeline import Pipeline
-from agents.priority_gate import PriorityGate
 from agents.processor import RequestProcessor
 from agents.retry_agent import RetryForwarder
 from agents.routing import ModelRouter
+from agents.scheduler import create_scheduler
+from agents.slot_gate import SlotGate
 from infra.cache.semantic_cache import SemanticCache
 from infra.cache.store import CacheStore, MemoryCacheStore, RedisCacheStore
 from infra.circuit_store import CircuitStore, NullCircuitStore, RedisCircuitStore
@@ -24,11 +25,16 @@ from schemas.config import RouterConfig
 from schemas.protocols import Publisher
 from streams.topics import TopicNames
 
-__all__ = ["RouterRuntime", "worker_id"]
+__all__ = ["RouterRuntime", "slot_capacity", "worker_id"]
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def slot_capacity(config: RouterConfig) -> int:
+    """Provider calls one worker runs at once: its own limit, and never more than the backends accept."""
+    return min(config.worker.max_in_flight, sum(b.max_concurrency for b in config.backends))
 
 
 class RouterRuntime:
@@ -46,6 +52,7 @@ class RouterRuntime:
         self._pipeline: Pipeline | None = None
         self._forwarder: RetryForwarder | None = None
         self.cache: SemanticCache | None = None
+        self.gate: SlotGate | None = None
         # the embedder loads now (outside the event loop), so a missing model is a start-up error
         c = config.cache
         self._embedder = create_embedder(c.embedder) if c.enabled and c.semantic else None
@@ -100,6 +107,7 @@ class RouterRuntime:
             worker_id=wid,
             default_model=cfg.default_model,
         )
+        self.gate = SlotGate(create_scheduler(cfg.worker.scheduler), slot_capacity(cfg))
         processor = RequestProcessor(
             self.pool,
             ModelRouter(cfg),
@@ -113,9 +121,10 @@ class RouterRuntime:
             processor,
             self._publisher,
             topics,
-            PriorityGate(cfg.worker.max_in_flight),
+            self.gate,
             self.idempotency,
             retry_tiers_s=cfg.worker.retry.tiers_s,
+            cost_unit=cfg.worker.scheduler.cost_unit,
         )
         self._forwarder = RetryForwarder(self._publisher, self._pipeline)
 

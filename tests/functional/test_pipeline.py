@@ -8,10 +8,11 @@ import pytest
 
 from agents.health_board import HealthBoard
 from agents.pipeline import Pipeline, RawMessage
-from agents.priority_gate import PriorityGate
 from agents.processor import RequestProcessor
 from agents.retry_agent import RetryForwarder
 from agents.routing import ModelRouter
+from agents.scheduler import FairScheduler
+from agents.slot_gate import SlotGate
 from infra.config_loader import parse_config
 from infra.fake_provider.server import FakeProviderServer
 from infra.idempotency import NullIdempotencyStore
@@ -52,7 +53,7 @@ def _config(server: FakeProviderServer, **retry: float) -> RouterConfig:
 
 def _pipeline(cfg: RouterConfig, publisher: MemoryPublisher) -> Pipeline:
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, worker_id="w1")
-    return Pipeline(processor, publisher, TOPICS, PriorityGate(4), NullIdempotencyStore())
+    return Pipeline(processor, publisher, TOPICS, SlotGate(FairScheduler(), 4), NullIdempotencyStore())
 
 
 async def _drive(pipeline: Pipeline, pub: MemoryPublisher, raw: RawMessage, max_rounds: int = 10) -> None:
@@ -242,7 +243,7 @@ async def test_open_circuit_is_skipped_and_closes_after_healing(fake_server: Fak
     board = HealthBoard([b.name for b in cfg.backends], cfg.health)
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, health=board)
     pub = MemoryPublisher()
-    pipeline = Pipeline(processor, pub, TOPICS, PriorityGate(4), NullIdempotencyStore())
+    pipeline = Pipeline(processor, pub, TOPICS, SlotGate(FairScheduler(), 4), NullIdempotencyStore())
     await set_faults(fake_server, "b1", outage=True)
     for _ in range(2):
         await pipeline.handle(_raw(encode(_req())))

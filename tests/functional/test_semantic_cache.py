@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agents.pipeline import Pipeline, RawMessage
-from agents.priority_gate import PriorityGate
 from agents.processor import RequestProcessor
 from agents.routing import ModelRouter
+from agents.scheduler import FairScheduler
+from agents.slot_gate import SlotGate
 from infra.cache.semantic_cache import SemanticCache
 from infra.cache.store import MemoryCacheStore
 from infra.config_loader import parse_config
@@ -130,7 +131,7 @@ async def test_pipeline_answers_the_second_request_from_the_cache(fake_server: F
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, cache=cache)
     topics = TopicNames("t")
     pub = MemoryPublisher()
-    pipeline = Pipeline(processor, pub, topics, PriorityGate(2), NullIdempotencyStore())
+    pipeline = Pipeline(processor, pub, topics, SlotGate(FairScheduler(), 2), NullIdempotencyStore())
     for i, text in enumerate(["How to learn Python", "Python入门方法", "How to learn Python"]):
         raw = RawMessage(topics.requests("normal"), 0, i, None, encode(_req(text)), [], None)
         await pipeline.handle(raw)

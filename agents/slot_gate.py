@@ -1,0 +1,130 @@
+"""Admission to a bounded number of provider slots, in the order a :class:`Scheduler` decides.
+
+Every request needs a slot before it calls a provider. A waiting request is a ticket in the scheduler; when a
+slot frees, the scheduler names the next one. While agents wait here they stop pulling from Kafka: Faust's
+bounded stream buffer of that class fills and Faust pauses fetching its partitions (backpressure), resuming when
+the buffer drains. A request whose deadline passes while it waits leaves the queue with
+:class:`QueueDeadlineExpired` and never reaches a provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from agents.scheduler import Scheduler, Ticket
+from schemas.errors import DeadlineExpired
+from schemas.events import PRIORITIES, Priority
+
+__all__ = ["GateStats", "QueueDeadlineExpired", "SlotGate"]
+
+
+class QueueDeadlineExpired(DeadlineExpired):
+    """The request's deadline passed while it waited for a slot."""
+
+    def __init__(self, waited_s: float) -> None:
+        super().__init__(f"deadline passed after {waited_s:.3f}s waiting for a provider slot")
+        self.waited_s = waited_s
+
+
+@dataclass
+class GateStats:
+    """Counters per class, for logs, metrics and tests."""
+
+    dispatched: dict[Priority, int] = field(default_factory=lambda: dict.fromkeys(PRIORITIES, 0))
+    expired: dict[Priority, int] = field(default_factory=lambda: dict.fromkeys(PRIORITIES, 0))
+    lanes: dict[str, int] = field(default_factory=dict)
+    peak_waiting: dict[Priority, int] = field(default_factory=lambda: dict.fromkeys(PRIORITIES, 0))
+
+
+class SlotGate:
+    """A semaphore whose waiters are admitted in scheduler order."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        capacity: int | Callable[[], int],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_dispatch: Callable[[Ticket, float], None] | None = None,
+    ) -> None:
+        if isinstance(capacity, int) and capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._capacity = capacity
+        self.scheduler = scheduler
+        self.clock = clock
+        self.in_use = 0
+        self.stats = GateStats()
+        self._on_dispatch = on_dispatch
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity() if callable(self._capacity) else self._capacity
+
+    def waiting(self, priority: Priority | None = None) -> int:
+        return self.scheduler.waiting(priority)
+
+    async def acquire(self, ticket: Ticket, *, timeout_s: float | None = None) -> None:
+        """Wait for a slot; raise :class:`QueueDeadlineExpired` after ``timeout_s`` without one."""
+        if timeout_s is not None and timeout_s <= 0:
+            self.stats.expired[ticket.priority] += 1
+            raise QueueDeadlineExpired(0.0)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ticket.payload = fut
+        now = self.clock()
+        self.scheduler.push(ticket, now)
+        peak = self.stats.peak_waiting
+        peak[ticket.priority] = max(peak[ticket.priority], self.scheduler.waiting(ticket.priority))
+        self.pump()
+        try:
+            if timeout_s is None:
+                await fut
+            else:
+                await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+        except (asyncio.CancelledError, TimeoutError):
+            if fut.done() and not fut.cancelled():
+                self.release()  # the slot was handed over as we gave up: pass it on
+            else:
+                fut.cancel()
+                self.scheduler.cancel(ticket)
+            if _cancelling():
+                raise
+            self.stats.expired[ticket.priority] += 1
+            raise QueueDeadlineExpired(self.clock() - now) from None
+
+    def pump(self) -> None:
+        """Hand free slots to the tickets the scheduler names."""
+        while self.in_use < self.capacity:
+            now = self.clock()
+            ticket = self.scheduler.pop(now)
+            if ticket is None:
+                return
+            fut = ticket.payload
+            if not isinstance(fut, asyncio.Future) or fut.done():
+                continue
+            self.in_use += 1
+            fut.set_result(None)
+            self.stats.dispatched[ticket.priority] += 1
+            self.stats.lanes[ticket.lane] = self.stats.lanes.get(ticket.lane, 0) + 1
+            if self._on_dispatch is not None:
+                self._on_dispatch(ticket, now - ticket.arrival)
+
+    def release(self) -> None:
+        self.in_use -= 1
+        self.pump()
+
+    @asynccontextmanager
+    async def slot(self, ticket: Ticket, *, timeout_s: float | None = None) -> AsyncIterator[None]:
+        await self.acquire(ticket, timeout_s=timeout_s)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

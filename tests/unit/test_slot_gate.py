@@ -1,0 +1,102 @@
+import asyncio
+
+import pytest
+
+from agents.scheduler import FairScheduler, FifoScheduler, Ticket
+from agents.slot_gate import QueueDeadlineExpired, SlotGate
+from schemas.events import Priority
+
+
+def _t(p: Priority, tenant: str = "a", arrival: float = 0.0) -> Ticket:
+    return Ticket(p, tenant, arrival=arrival)
+
+
+async def test_waiters_are_admitted_in_scheduler_order() -> None:
+    gate = SlotGate(FairScheduler(), 1)
+    await gate.acquire(_t(Priority.BATCH))  # occupy the only slot
+    order: list[str] = []
+
+    async def want(p: Priority, tag: str) -> None:
+        async with gate.slot(_t(p, arrival=gate.clock())):
+            order.append(tag)
+
+    tasks = [
+        asyncio.create_task(want(Priority.BATCH, "batch-1")),
+        asyncio.create_task(want(Priority.NORMAL, "normal-1")),
+        asyncio.create_task(want(Priority.CRITICAL, "critical-1")),
+        asyncio.create_task(want(Priority.CRITICAL, "critical-2")),
+    ]
+    await asyncio.sleep(0)
+    assert gate.waiting() == 4
+    gate.release()
+    await asyncio.gather(*tasks)
+    assert order[:2] == ["critical-1", "critical-2"]
+    assert gate.in_use == 0
+    assert gate.stats.dispatched[Priority.CRITICAL] == 2
+
+
+async def test_fifo_gate_keeps_arrival_order() -> None:
+    gate = SlotGate(FifoScheduler(), 1)
+    await gate.acquire(_t(Priority.BATCH))
+    order: list[str] = []
+
+    async def want(p: Priority, tag: str, arrival: float) -> None:
+        async with gate.slot(_t(p, arrival=arrival)):
+            order.append(tag)
+
+    tasks = [asyncio.create_task(want(p, p.value, float(i))) for i, p in enumerate(reversed(list(Priority)))]
+    await asyncio.sleep(0)
+    gate.release()
+    await asyncio.gather(*tasks)
+    assert order == [p.value for p in reversed(list(Priority))]
+
+
+async def test_capacity_is_never_exceeded_and_can_change() -> None:
+    cap = [3]
+    gate = SlotGate(FairScheduler(), lambda: cap[0])
+    peak = 0
+
+    async def work(i: int) -> None:
+        nonlocal peak
+        async with gate.slot(_t(list(Priority)[i % 4], tenant=f"t{i % 3}")):
+            peak = max(peak, gate.in_use)
+            await asyncio.sleep(0.001)
+
+    await asyncio.gather(*(work(i) for i in range(40)))
+    assert peak == 3
+    cap[0] = 5
+    await asyncio.gather(*(work(i) for i in range(40)))
+    assert peak == 5 and gate.in_use == 0
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
+    gate = SlotGate(FairScheduler(), 1)
+    await gate.acquire(_t(Priority.NORMAL))
+    waiter = asyncio.create_task(gate.acquire(_t(Priority.HIGH)))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    gate.release()
+    assert gate.in_use == 0 and gate.waiting() == 0
+    await asyncio.wait_for(gate.acquire(_t(Priority.BATCH)), 1)
+
+
+async def test_deadline_while_queued_raises_and_leaves_the_queue() -> None:
+    gate = SlotGate(FairScheduler(), 1)
+    await gate.acquire(_t(Priority.NORMAL))
+    with pytest.raises(QueueDeadlineExpired) as info:
+        await gate.acquire(_t(Priority.CRITICAL), timeout_s=0.05)
+    assert 0.04 <= info.value.waited_s < 1.0
+    assert gate.waiting() == 0 and gate.stats.expired[Priority.CRITICAL] == 1
+    with pytest.raises(QueueDeadlineExpired):
+        await gate.acquire(_t(Priority.HIGH), timeout_s=0.0)  # already expired: not even queued
+    gate.release()
+    assert gate.in_use == 0
+    await asyncio.wait_for(gate.acquire(_t(Priority.BATCH), timeout_s=1.0), 1)
+    assert gate.in_use == 1
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        SlotGate(FairScheduler(), 0)
