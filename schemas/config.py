@@ -186,6 +186,8 @@ class WorkerSettings(_Strict):
         default=64, ge=1, description="Faust actors per class = requests of a class the scheduler sees at once"
     )
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    metrics_port: int = Field(default=9464, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
+    metrics_host: str = "0.0.0.0"
     stream_buffer_maxsize: int = Field(default=256, ge=1)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     loglevel: str = "warning"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import faust
@@ -12,7 +14,9 @@ from streams.publishers import FaustPublisher
 from streams.runtime import RouterRuntime
 from streams.topics import TopicNames
 
-__all__ = ["RouterApp", "broker_urls", "create_app"]
+__all__ = ["RouterApp", "broker_urls", "create_app", "paused_partitions", "watch_backpressure"]
+
+log = logging.getLogger(__name__)
 
 
 def broker_urls(bootstrap_servers: str) -> list[str]:
@@ -59,9 +63,34 @@ def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
     register_router_agents(app, topics, app.runtime.pipeline, concurrency=config.worker.concurrency_per_class)
     register_retry_agents(app, topics, config.worker.retry.tiers_s, app.runtime.forwarder)
     runtime = app.runtime
+    runtime.metrics.sources.paused = lambda: paused_partitions(app)
 
     async def background() -> None:
         await runtime.run_background()
 
+    async def report_backpressure() -> None:
+        await watch_backpressure(app)
+
     app.task(background)
+    app.task(report_backpressure)
     return app
+
+
+def paused_partitions(app: faust.App) -> list[tuple[str, int]]:
+    """Partitions Faust stopped fetching because their stream buffer is full (our backpressure)."""
+    consumer = getattr(app, "_consumer", None)
+    buffered = getattr(consumer, "_buffered_partitions", None) or set()
+    return sorted((tp.topic, tp.partition) for tp in buffered)
+
+
+async def watch_backpressure(app: faust.App, interval_s: float = 0.5) -> None:
+    """Log when fetching of a topic pauses because the scheduler's buffer is full, and when it resumes."""
+    before: set[str] = set()
+    while True:
+        await asyncio.sleep(interval_s)
+        now = {topic for topic, _ in paused_partitions(app)}
+        for topic in sorted(now - before):
+            log.info("backpressure: fetching of %s paused (buffer full, slots busy)", topic)
+        for topic in sorted(before - now):
+            log.info("backpressure: fetching of %s resumed", topic)
+        before = now

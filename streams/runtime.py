@@ -20,6 +20,7 @@ from infra.cache.store import CacheStore, MemoryCacheStore, RedisCacheStore
 from infra.circuit_store import CircuitStore, NullCircuitStore, RedisCircuitStore
 from infra.embeddings import BatchingEmbedder, create_embedder
 from infra.idempotency import IdempotencyStore, NullIdempotencyStore, RedisIdempotencyStore
+from infra.metrics import RouterMetrics, serve_metrics
 from infra.providers.pool import BackendPool
 from schemas.config import RouterConfig
 from schemas.protocols import Publisher
@@ -53,6 +54,7 @@ class RouterRuntime:
         self._forwarder: RetryForwarder | None = None
         self.cache: SemanticCache | None = None
         self.gate: SlotGate | None = None
+        self.metrics = RouterMetrics()
         # the embedder loads now (outside the event loop), so a missing model is a start-up error
         c = config.cache
         self._embedder = create_embedder(c.embedder) if c.enabled and c.semantic else None
@@ -79,6 +81,8 @@ class RouterRuntime:
         """Background work of this worker: cache index sync, shared circuit state, probes, health events."""
         await self._ensure()
         assert self.health is not None
+        if self.config.worker.metrics_port:
+            serve_metrics(self.metrics, self.config.worker.metrics_port, self.config.worker.metrics_host)
         if self.cache is not None:
             self.cache.start()
         await self.health.run()
@@ -107,7 +111,12 @@ class RouterRuntime:
             worker_id=wid,
             default_model=cfg.default_model,
         )
-        self.gate = SlotGate(create_scheduler(cfg.worker.scheduler), slot_capacity(cfg))
+        self.gate = SlotGate(
+            create_scheduler(cfg.worker.scheduler),
+            slot_capacity(cfg),
+            on_dispatch=lambda t, waited: self.metrics.observe_wait(t.priority.value, waited),
+        )
+        self.metrics.sources.gate = self.gate
         processor = RequestProcessor(
             self.pool,
             ModelRouter(cfg),
@@ -126,6 +135,7 @@ class RouterRuntime:
             retry_tiers_s=cfg.worker.retry.tiers_s,
             cost_unit=cfg.worker.scheduler.cost_unit,
         )
+        self.metrics.sources.pipeline_stats = self._pipeline.stats
         self._forwarder = RetryForwarder(self._publisher, self._pipeline)
 
     async def aclose(self) -> None:

@@ -1,0 +1,103 @@
+"""Prometheus metrics of a worker. Live values (queue depths, slots, paused partitions, pipeline counters) are
+read at scrape time by a collector; latencies are histograms fed as requests move. One registry per runtime
+(injected), so tests and library mode never share global state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from schemas.events import PRIORITIES
+
+__all__ = ["RouterMetrics", "serve_metrics"]
+
+log = logging.getLogger(__name__)
+_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+@dataclass
+class _Sources:
+    gate: Any = None  # agents.slot_gate.SlotGate
+    pipeline_stats: Any = None  # agents.pipeline.PipelineStats
+    paused: Callable[[], Iterable[tuple[str, int]]] | None = None  # (topic, partition) paused by full buffers
+    extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
+
+
+class _LiveCollector(Collector):
+    def __init__(self, sources: _Sources) -> None:
+        self._s = sources
+
+    def collect(self) -> Iterator[Metric]:
+        gate = self._s.gate
+        if gate is not None:
+            waiting = GaugeMetricFamily("llm_router_queue_waiting", "requests waiting for a slot", labels=["priority"])
+            dispatched = CounterMetricFamily(
+                "llm_router_dispatched", "requests given a provider slot", labels=["priority"]
+            )
+            expired = CounterMetricFamily(
+                "llm_router_queue_expired", "deadlines passed while waiting for a slot", labels=["priority"]
+            )
+            for p in PRIORITIES:
+                waiting.add_metric([p.value], gate.waiting(p))
+                dispatched.add_metric([p.value], gate.stats.dispatched[p])
+                expired.add_metric([p.value], gate.stats.expired[p])
+            lanes = CounterMetricFamily("llm_router_dispatch_lane", "dispatches per scheduler lane", labels=["lane"])
+            for lane, n in gate.stats.lanes.items():
+                lanes.add_metric([lane], n)
+            yield from (waiting, dispatched, expired, lanes)
+            yield GaugeMetricFamily("llm_router_slots_in_use", "provider calls in flight", value=gate.in_use)
+            yield GaugeMetricFamily("llm_router_slots_capacity", "provider slots of this worker", value=gate.capacity)
+        stats = self._s.pipeline_stats
+        if stats is not None:
+            fam = CounterMetricFamily("llm_router_pipeline", "pipeline outcomes", labels=["outcome"])
+            for name, value in vars(stats).items():
+                fam.add_metric([name], value)
+            yield fam
+        if self._s.paused is not None:
+            paused = GaugeMetricFamily(
+                "llm_router_paused_partitions", "partitions not fetched because their buffer is full", labels=["topic"]
+            )
+            counts: dict[str, int] = {}
+            for topic, _ in self._s.paused():
+                counts[topic] = counts.get(topic, 0) + 1
+            for topic, n in sorted(counts.items()):
+                paused.add_metric([topic], n)
+            yield paused
+        for extra in self._s.extra:
+            yield from extra()
+
+
+class RouterMetrics:
+    """The metrics of one worker (or one library-mode router)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.sources = _Sources()
+        self.registry.register(_LiveCollector(self.sources))
+        self.queue_wait = Histogram(
+            "llm_router_queue_wait_seconds",
+            "time from arrival (Kafka timestamp) to a provider slot",
+            ["priority"],
+            buckets=_WAIT_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_wait(self, priority: str, seconds: float) -> None:
+        self.queue_wait.labels(priority).observe(max(seconds, 0.0))
+
+
+def serve_metrics(metrics: RouterMetrics, port: int, host: str = "0.0.0.0") -> bool:
+    """Expose ``/metrics`` on ``port`` (a daemon thread). A port in use is logged, not fatal."""
+    try:
+        start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:
+        log.warning("metrics endpoint not started on %s:%d: %s", host, port, exc)
+        return False
+    log.info("metrics on http://%s:%d/metrics", host, port)
+    return True
