@@ -177,8 +177,13 @@ class Pipeline:
             cost=cost_units(request, self._cost_unit),
         )
         try:
+            asked = self._gate.clock()
             async with self._gate.slot(ticket, timeout_s=self._processor.time_left(request)):
+                got = self._gate.clock()
+                queued_ms = max((got - ticket.arrival) * 1000, 0.0)  # produced -> provider slot
                 outcome = await self._processor.process(request, state=state, queued_ms=queued_ms, cache_lookup=lookup)
+            if outcome.response is not None and outcome.response.latency is not None:
+                outcome.response.latency.slot_wait_ms = (got - asked) * 1000
         except QueueDeadlineExpired as exc:
             self.stats.expired += 1
             waited_ms = queued_ms + exc.waited_s * 1000

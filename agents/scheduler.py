@@ -26,7 +26,7 @@ import heapq
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,7 +67,9 @@ class Scheduler(Protocol):
 
     def push(self, ticket: Ticket, now: float) -> None: ...
 
-    def pop(self, now: float) -> Ticket | None: ...
+    def pop(self, now: float, admit: Collection[Priority] | None = None) -> Ticket | None:
+        """The next ticket to dispatch (only from the classes in ``admit`` when given), or ``None``."""
+        ...
 
     def cancel(self, ticket: Ticket) -> None: ...
 
@@ -92,39 +94,10 @@ class _Counts:
         return self.by_class[priority] if priority is not None else sum(self.by_class.values())
 
 
-class FifoScheduler:
-    """Oldest arrival first, whatever the class."""
+class _PerClassHeaps:
+    """Arrival-ordered heaps per class with lazy removal of cancelled tickets."""
 
-    def __init__(self, settings: SchedulerSettings | None = None) -> None:
-        self._heap: list[tuple[float, int, Ticket]] = []
-        self._counts = _Counts()
-
-    def push(self, ticket: Ticket, now: float) -> None:
-        self._counts.added(ticket)
-        heapq.heappush(self._heap, (ticket.arrival, ticket.seq, ticket))
-
-    def pop(self, now: float) -> Ticket | None:
-        while self._heap:
-            _, _, t = heapq.heappop(self._heap)
-            if not t.cancelled:
-                self._counts.removed(t)
-                t.lane = "fifo"
-                return t
-        return None
-
-    def cancel(self, ticket: Ticket) -> None:
-        if not ticket.cancelled:
-            ticket.cancelled = True
-            self._counts.removed(ticket)
-
-    def waiting(self, priority: Priority | None = None) -> int:
-        return self._counts.waiting(priority)
-
-
-class StrictPriorityScheduler:
-    """Highest class first, arrival order inside a class (starves low classes under load)."""
-
-    def __init__(self, settings: SchedulerSettings | None = None) -> None:
+    def __init__(self) -> None:
         self._queues: dict[Priority, list[tuple[float, int, Ticket]]] = {p: [] for p in PRIORITIES}
         self._counts = _Counts()
 
@@ -132,16 +105,17 @@ class StrictPriorityScheduler:
         self._counts.added(ticket)
         heapq.heappush(self._queues[ticket.priority], (ticket.arrival, ticket.seq, ticket))
 
-    def pop(self, now: float) -> Ticket | None:
-        for p in PRIORITIES:
-            q = self._queues[p]
-            while q:
-                _, _, t = heapq.heappop(q)
-                if not t.cancelled:
-                    self._counts.removed(t)
-                    t.lane = "strict"
-                    return t
-        return None
+    def _head(self, p: Priority) -> Ticket | None:
+        q = self._queues[p]
+        while q and q[0][2].cancelled:
+            heapq.heappop(q)
+        return q[0][2] if q else None
+
+    def _take(self, p: Priority, lane: str) -> Ticket:
+        _, _, t = heapq.heappop(self._queues[p])
+        self._counts.removed(t)
+        t.lane = lane
+        return t
 
     def cancel(self, ticket: Ticket) -> None:
         if not ticket.cancelled:
@@ -150,6 +124,30 @@ class StrictPriorityScheduler:
 
     def waiting(self, priority: Priority | None = None) -> int:
         return self._counts.waiting(priority)
+
+
+class FifoScheduler(_PerClassHeaps):
+    """Oldest arrival first, whatever the class."""
+
+    def __init__(self, settings: SchedulerSettings | None = None) -> None:
+        super().__init__()
+
+    def pop(self, now: float, admit: Collection[Priority] | None = None) -> Ticket | None:
+        heads = [(h.arrival, h.seq, p) for p in (admit or PRIORITIES) if (h := self._head(p)) is not None]
+        return self._take(min(heads)[2], "fifo") if heads else None
+
+
+class StrictPriorityScheduler(_PerClassHeaps):
+    """Highest class first, arrival order inside a class (starves low classes under load)."""
+
+    def __init__(self, settings: SchedulerSettings | None = None) -> None:
+        super().__init__()
+
+    def pop(self, now: float, admit: Collection[Priority] | None = None) -> Ticket | None:
+        for p in PRIORITIES:
+            if (admit is None or p in admit) and self._head(p) is not None:
+                return self._take(p, "strict")
+        return None
 
 
 @dataclass
@@ -262,8 +260,8 @@ class FairScheduler:
         return self._classes[priority].level_of.get(tenant, 0)
 
     # --- dispatch ------------------------------------------------------------------------------------------
-    def pop(self, now: float) -> Ticket | None:
-        active = [(p, cq) for p, cq in self._classes.items() if cq.live > 0]
+    def pop(self, now: float, admit: Collection[Priority] | None = None) -> Ticket | None:
+        active = [(p, cq) for p, cq in self._classes.items() if cq.live > 0 and (admit is None or p in admit)]
         if not active:
             return None
         heads = {p: cq.oldest() for p, cq in active}

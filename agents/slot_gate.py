@@ -10,6 +10,7 @@ the buffer drains. A request whose deadline passes while it waits leaves the que
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -50,7 +51,10 @@ class SlotGate:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_dispatch: Callable[[Ticket, float], None] | None = None,
+        reserved: dict[Priority, float] | None = None,
     ) -> None:
+        self._reserved = {p: share for p, share in (reserved or {}).items() if share > 0}
+        self.in_use_by: dict[Priority, int] = dict.fromkeys(PRIORITIES, 0)
         if isinstance(capacity, int) and capacity < 1:
             raise ValueError("capacity must be >= 1")
         self._capacity = capacity
@@ -86,7 +90,7 @@ class SlotGate:
                 await asyncio.wait_for(asyncio.shield(fut), timeout_s)
         except (asyncio.CancelledError, TimeoutError):
             if fut.done() and not fut.cancelled():
-                self.release()  # the slot was handed over as we gave up: pass it on
+                self.release(ticket.priority)  # the slot was handed over as we gave up: pass it on
             else:
                 fut.cancel()
                 self.scheduler.cancel(ticket)
@@ -95,25 +99,45 @@ class SlotGate:
             self.stats.expired[ticket.priority] += 1
             raise QueueDeadlineExpired(self.clock() - now) from None
 
+    def reserved_slots(self, capacity: int) -> dict[Priority, int]:
+        """Slots guaranteed to each class (its share of ``capacity``, rounded up)."""
+        return {p: math.ceil(share * capacity) for p, share in self._reserved.items()}
+
+    def admitted(self, free: int, capacity: int) -> list[Priority] | None:
+        """Classes that may take one of ``free`` slots. A class must leave free the part of each higher class's
+        reservation that class is not using; one slot always stays usable by every class. ``None`` = all."""
+        if not self._reserved:
+            return None
+        reserved = self.reserved_slots(capacity)
+        out: list[Priority] = []
+        held = 0
+        for p in PRIORITIES:
+            if free > min(held, capacity - 1):
+                out.append(p)
+            held += max(reserved.get(p, 0) - self.in_use_by[p], 0)
+        return out if len(out) < len(PRIORITIES) else None
+
     def pump(self) -> None:
         """Hand free slots to the tickets the scheduler names."""
-        while self.in_use < self.capacity:
+        while (free := (capacity := self.capacity) - self.in_use) > 0:
             now = self.clock()
-            ticket = self.scheduler.pop(now)
+            ticket = self.scheduler.pop(now, self.admitted(free, capacity))
             if ticket is None:
                 return
             fut = ticket.payload
             if not isinstance(fut, asyncio.Future) or fut.done():
                 continue
             self.in_use += 1
+            self.in_use_by[ticket.priority] += 1
             fut.set_result(None)
             self.stats.dispatched[ticket.priority] += 1
             self.stats.lanes[ticket.lane] = self.stats.lanes.get(ticket.lane, 0) + 1
             if self._on_dispatch is not None:
                 self._on_dispatch(ticket, now - ticket.arrival)
 
-    def release(self) -> None:
+    def release(self, priority: Priority) -> None:
         self.in_use -= 1
+        self.in_use_by[priority] -= 1
         self.pump()
 
     @asynccontextmanager
@@ -122,7 +146,7 @@ class SlotGate:
         try:
             yield
         finally:
-            self.release()
+            self.release(ticket.priority)
 
 
 def _cancelling() -> bool:

@@ -4,7 +4,10 @@ read at scrape time by a collector; latencies are histograms fed as requests mov
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +90,46 @@ class RouterMetrics:
             buckets=_WAIT_BUCKETS,
             registry=self.registry,
         )
+
+        self.gc_pause = Histogram(
+            "llm_router_gc_pause_seconds",
+            "garbage-collector pauses of the worker process (they stall the event loop)",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+            registry=self.registry,
+        )
+        self._gc_started = 0.0
+        self.loop_lag = Histogram(
+            "llm_router_event_loop_lag_seconds",
+            "how late the worker's event loop wakes a 20 ms sleeper",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+            registry=self.registry,
+        )
+
+    def watch_gc(self, log_over_s: float = 0.05) -> None:
+        """Time every collection; log the ones that stall the loop longer than ``log_over_s``."""
+
+        def callback(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                self._gc_started = time.perf_counter()
+                return
+            took = time.perf_counter() - self._gc_started
+            self.gc_pause.labels(str(info.get("generation", "?"))).observe(took)
+            if took >= log_over_s:
+                log.warning("gc generation %s paused the worker %.0f ms", info.get("generation"), took * 1000)
+
+        gc.callbacks.append(callback)
+
+    async def watch_loop_lag(self, interval_s: float = 0.02, log_over_s: float = 0.1) -> None:
+        """Measure how late the event loop wakes a sleeper (time nothing else could run)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            t0 = loop.time()
+            await asyncio.sleep(interval_s)
+            lag = loop.time() - t0 - interval_s
+            self.loop_lag.observe(max(lag, 0.0))
+            if lag >= log_over_s:
+                log.warning("event loop stalled %.0f ms", lag * 1000)
 
     def observe_wait(self, priority: str, seconds: float) -> None:
         self.queue_wait.labels(priority).observe(max(seconds, 0.0))

@@ -44,6 +44,14 @@ class KafkaSettings(_Strict):
     deadletter_partitions: int = Field(default=4, ge=1)
     retry_partitions: int = Field(default=4, ge=1)
     commit_interval_s: float = Field(default=0.5, gt=0)
+    max_poll_records: int = Field(default=100, ge=1, description="records per fetch (bounds buffer overshoot)")
+    fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        le=1500,
+        description="longest a fetch waits on the broker (a new critical record can "
+        "wait for the fetch in flight; Faust's own value is 1500)",
+    )
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
 
@@ -154,12 +162,16 @@ class SchedulerSettings(_Strict):
     kind: str = Field(default="fair", description="registered scheduler: fair | fifo | strict")
     weights: dict[Priority, float] = Field(default_factory=_default_weights)
     aging_s: float | None = Field(
-        default=10.0, gt=0, description="a class's weight grows by its own value per aging_s its head waits"
+        default=60.0, gt=0, description="a class's weight grows by its own value per aging_s its head waits"
     )
     max_wait_s: dict[Priority, float] = Field(
         default_factory=_default_max_wait, description="a request waiting longer is overdue: served oldest-due first"
     )
     overdue_share: float = Field(default=0.5, gt=0, le=1, description="at most this share of slots go overdue-first")
+    reserved_share: dict[Priority, float] = Field(
+        default_factory=lambda: {Priority.CRITICAL: 0.1},
+        description="share of the slots guaranteed to a class: lower classes leave the unused part free",
+    )
     tenant_quantum: float = Field(default=1.0, gt=0, description="DRR quantum per tenant turn, in cost units")
     tenant_weights: dict[str, float] = Field(default_factory=dict, description="tenant -> quantum multiplier")
     cost_unit: str = Field(default="requests", pattern="^(requests|tokens)$")
@@ -173,6 +185,8 @@ class SchedulerSettings(_Strict):
                 raise ValueError(f"scheduler.{name} lacks classes: {', '.join(missing)}")
             if any(v <= 0 for v in table.values()):
                 raise ValueError(f"scheduler.{name} must all be > 0")
+        if any(v < 0 for v in self.reserved_share.values()) or sum(self.reserved_share.values()) >= 1:
+            raise ValueError("scheduler.reserved_share must be >= 0 and sum to less than 1")
         if any(v <= 0 for v in self.tenant_weights.values()):
             raise ValueError("scheduler.tenant_weights must all be > 0")
         return self
@@ -188,7 +202,9 @@ class WorkerSettings(_Strict):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
     metrics_host: str = "0.0.0.0"
-    stream_buffer_maxsize: int = Field(default=256, ge=1)
+    stream_buffer_maxsize: int = Field(
+        default=512, ge=1, description="records buffered per class topic; fetching pauses at 80 % of it"
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     loglevel: str = "warning"
 
@@ -250,6 +266,19 @@ class RouterConfig(_Strict):
     backends: list[BackendConfig] = Field(min_length=1)
     default_model: str = "gpt-4o-mini"
     model_aliases: dict[str, str] = Field(default_factory=dict, description="alias -> model name")
+
+    @model_validator(mode="after")
+    def _buffer_holds_a_fetch(self) -> Self:
+        # Faust pauses a partition when its buffer reaches 80 % and still delivers the rest of the fetch it is
+        # processing; if that overflows the buffer, delivery blocks *every* topic (a full batch buffer would hold
+        # back critical records). 20 % of the buffer must hold a whole fetch.
+        if self.worker.stream_buffer_maxsize < 5 * self.kafka.max_poll_records:
+            raise ValueError(
+                f"worker.stream_buffer_maxsize ({self.worker.stream_buffer_maxsize}) must be at least 5 x "
+                f"kafka.max_poll_records ({self.kafka.max_poll_records}) so that a full class buffer never "
+                "blocks the delivery of other classes"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_backends(self) -> Self:

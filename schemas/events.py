@@ -149,7 +149,8 @@ class Usage(BaseModel):
 class Latency(BaseModel):
     """Where the time went, in milliseconds."""
 
-    queue_ms: float = 0.0
+    queue_ms: float = Field(default=0.0, description="produced -> provider slot (Kafka backlog + scheduler)")
+    slot_wait_ms: float = Field(default=0.0, description="the part of queue_ms spent waiting for a slot")
     cache_ms: float = 0.0
     provider_ms: float = 0.0
     total_ms: float = 0.0

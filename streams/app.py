@@ -51,6 +51,7 @@ def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
         "broker_session_timeout": k.session_timeout_s,
         "broker_heartbeat_interval": k.heartbeat_interval_s,
         "stream_buffer_maxsize": config.worker.stream_buffer_maxsize,
+        "broker_max_poll_records": k.max_poll_records,
         "producer_acks": -1,
         "producer_linger": 0.002,
         "stream_wait_empty": False,
@@ -71,9 +72,33 @@ def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
     async def report_backpressure() -> None:
         await watch_backpressure(app)
 
+    async def tune_fetcher() -> None:
+        await tune_fetch_wait(app, k.fetch_max_wait_ms)
+
     app.task(background)
     app.task(report_backpressure)
+    app.task(tune_fetcher)
     return app
+
+
+async def tune_fetch_wait(app: faust.App, wait_ms: int, timeout_s: float = 120.0) -> bool:
+    """Set the broker-side fetch wait of Faust's aiokafka consumer (Faust hard-codes 1500 ms).
+
+    A fetch request in flight does not include a partition whose records are still buffered client-side; a
+    record arriving there waits until that request returns, i.e. up to this long. Faust offers no setting, so
+    the value is set on aiokafka's fetcher once the consumer exists."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        thread = getattr(getattr(app, "_consumer", None), "_thread", None)
+        fetcher = getattr(getattr(thread, "_consumer", None), "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+            fetcher._fetch_max_wait_ms = wait_ms
+            log.info("kafka fetch wait set to %d ms", wait_ms)
+            return True
+        await asyncio.sleep(0.2)
+    log.warning("could not tune the kafka fetch wait (faust/aiokafka internals changed?)")
+    return False
 
 
 def paused_partitions(app: faust.App) -> list[tuple[str, int]]:

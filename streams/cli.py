@@ -238,7 +238,31 @@ def _bench_cache(args: argparse.Namespace) -> int:
     return 0 if result["false_hit_rate"] <= 0.02 else 1
 
 
-BENCHES: dict[str, Handler] = {"outage": _bench_outage, "cache": _bench_cache}
+def _bench_priority(args: argparse.Namespace) -> int:
+    from benchmarks.priority import PriorityOptions, run
+
+    opts = PriorityOptions(
+        capacity=args.capacity,
+        service_ms=args.service_ms,
+        overload=args.overload,
+        duration_s=args.duration,
+        schedulers=tuple(args.schedulers.split(",")),
+        critical_reserve=args.critical_reserve,
+    )
+    result = asyncio.run(run(opts))
+    fair = result.get("fair")
+    if fair is None:
+        return 0
+    met = (
+        fair["critical_loaded_over_unloaded_p99"] <= 1.5
+        and fair["batch_share"] >= fair["batch_weight_share"]
+        and all(fair["within_aging_bound"].values())
+    )
+    print("targets met" if met else "targets NOT met (see the table)")
+    return 0 if met else 1
+
+
+BENCHES: dict[str, Handler] = {"outage": _bench_outage, "cache": _bench_cache, "priority": _bench_priority}
 
 
 def _cache_eval(args: argparse.Namespace) -> int:
@@ -409,6 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--entries", type=int, default=100_000)
     c.add_argument("--queries", type=int, default=1000)
     c.add_argument("--embedder", default=None)
+    pr = bench.add_parser("priority", help="2x overload of a fixed-capacity backend: fair scheduler vs FIFO")
+    pr.add_argument("--capacity", type=int, default=32, help="concurrent calls the backend serves")
+    pr.add_argument("--service-ms", type=float, default=400.0, help="duration of each call")
+    pr.add_argument("--overload", type=float, default=2.0, help="offered load / capacity")
+    pr.add_argument("--duration", type=float, default=30.0, help="seconds of overload")
+    pr.add_argument("--schedulers", default="fair,fifo", help="comma-separated registered schedulers")
+    pr.add_argument("--critical-reserve", type=float, default=None, help="override reserved_share.critical")
     return parser
 
 

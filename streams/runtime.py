@@ -81,11 +81,16 @@ class RouterRuntime:
         """Background work of this worker: cache index sync, shared circuit state, probes, health events."""
         await self._ensure()
         assert self.health is not None
+        self.metrics.watch_gc()
+        lag_watch = asyncio.create_task(self.metrics.watch_loop_lag())
         if self.config.worker.metrics_port:
             serve_metrics(self.metrics, self.config.worker.metrics_port, self.config.worker.metrics_host)
         if self.cache is not None:
             self.cache.start()
-        await self.health.run()
+        try:
+            await self.health.run()
+        finally:
+            lag_watch.cancel()
 
     def _build(self) -> None:
         cfg = self.config
@@ -115,6 +120,7 @@ class RouterRuntime:
             create_scheduler(cfg.worker.scheduler),
             slot_capacity(cfg),
             on_dispatch=lambda t, waited: self.metrics.observe_wait(t.priority.value, waited),
+            reserved=cfg.worker.scheduler.reserved_share,
         )
         self.metrics.sources.gate = self.gate
         processor = RequestProcessor(

@@ -28,7 +28,7 @@ async def test_waiters_are_admitted_in_scheduler_order() -> None:
     ]
     await asyncio.sleep(0)
     assert gate.waiting() == 4
-    gate.release()
+    gate.release(Priority.BATCH)
     await asyncio.gather(*tasks)
     assert order[:2] == ["critical-1", "critical-2"]
     assert gate.in_use == 0
@@ -46,7 +46,7 @@ async def test_fifo_gate_keeps_arrival_order() -> None:
 
     tasks = [asyncio.create_task(want(p, p.value, float(i))) for i, p in enumerate(reversed(list(Priority)))]
     await asyncio.sleep(0)
-    gate.release()
+    gate.release(Priority.BATCH)
     await asyncio.gather(*tasks)
     assert order == [p.value for p in reversed(list(Priority))]
 
@@ -77,7 +77,7 @@ async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    gate.release()
+    gate.release(Priority.NORMAL)
     assert gate.in_use == 0 and gate.waiting() == 0
     await asyncio.wait_for(gate.acquire(_t(Priority.BATCH)), 1)
 
@@ -91,7 +91,7 @@ async def test_deadline_while_queued_raises_and_leaves_the_queue() -> None:
     assert gate.waiting() == 0 and gate.stats.expired[Priority.CRITICAL] == 1
     with pytest.raises(QueueDeadlineExpired):
         await gate.acquire(_t(Priority.HIGH), timeout_s=0.0)  # already expired: not even queued
-    gate.release()
+    gate.release(Priority.NORMAL)
     assert gate.in_use == 0
     await asyncio.wait_for(gate.acquire(_t(Priority.BATCH), timeout_s=1.0), 1)
     assert gate.in_use == 1
@@ -100,3 +100,31 @@ async def test_deadline_while_queued_raises_and_leaves_the_queue() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError):
         SlotGate(FairScheduler(), 0)
+
+
+async def test_reserved_slots_are_kept_for_the_higher_class() -> None:
+    gate = SlotGate(FairScheduler(), 4, reserved={Priority.CRITICAL: 0.5})  # 2 of 4 slots
+    holders = [asyncio.create_task(gate.acquire(_t(Priority.BATCH, tenant=f"b{i}"))) for i in range(4)]
+    await asyncio.sleep(0)
+    assert gate.in_use == 2 and gate.waiting(Priority.BATCH) == 2  # two slots stay free for critical
+    crit = asyncio.create_task(gate.acquire(_t(Priority.CRITICAL)))
+    await asyncio.sleep(0)
+    assert crit.done() and gate.in_use == 3  # no wait although batch is queued
+    assert gate.admitted(1, 4) == [Priority.CRITICAL]  # critical uses 1 of its 2: one more stays reserved
+    gate.release(Priority.CRITICAL)
+    gate.release(Priority.BATCH)
+    assert gate.in_use == 2 and gate.in_use_by[Priority.BATCH] == 2  # a batch waiter took the freed batch slot
+    tiny = SlotGate(FairScheduler(), 1, reserved={Priority.CRITICAL: 0.9})
+    assert tiny.admitted(1, 1) is None  # never reserve the last slot away from everyone
+    for task in holders:
+        task.cancel()
+
+
+async def test_a_busy_critical_class_frees_its_reservation_for_others() -> None:
+    gate = SlotGate(FairScheduler(), 4, reserved={Priority.CRITICAL: 0.5})
+    for _ in range(2):
+        await gate.acquire(_t(Priority.CRITICAL))
+    assert gate.admitted(2, 4) is None  # its reservation is in use: the other two slots are for everyone
+    await gate.acquire(_t(Priority.BATCH))
+    await gate.acquire(_t(Priority.BATCH))
+    assert gate.in_use == 4
