@@ -44,7 +44,7 @@ class KafkaSettings(_Strict):
     deadletter_partitions: int = Field(default=4, ge=1)
     retry_partitions: int = Field(default=4, ge=1)
     commit_interval_s: float = Field(default=0.5, gt=0)
-    max_poll_records: int = Field(default=100, ge=1, description="records per fetch (bounds buffer overshoot)")
+    max_poll_records: int = Field(default=25, ge=1, description="records per fetch (bounds buffer overshoot)")
     fetch_max_wait_ms: int = Field(
         default=50,
         ge=1,
@@ -203,7 +203,7 @@ class WorkerSettings(_Strict):
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
     metrics_host: str = "0.0.0.0"
     stream_buffer_maxsize: int = Field(
-        default=512, ge=1, description="records buffered per class topic; fetching pauses at 80 % of it"
+        default=1024, ge=1, description="records buffered per class topic; fetching pauses at 80 % of it"
     )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     loglevel: str = "warning"
@@ -269,14 +269,17 @@ class RouterConfig(_Strict):
 
     @model_validator(mode="after")
     def _buffer_holds_a_fetch(self) -> Self:
-        # Faust pauses a partition when its buffer reaches 80 % and still delivers the rest of the fetch it is
-        # processing; if that overflows the buffer, delivery blocks *every* topic (a full batch buffer would hold
-        # back critical records). 20 % of the buffer must hold a whole fetch.
-        if self.worker.stream_buffer_maxsize < 5 * self.kafka.max_poll_records:
+        # Faust pauses a *partition* once its topic's buffer is at 80 %, lazily: when that partition's next record
+        # arrives. Until every partition of the topic is paused, fetches keep landing; if they overflow the buffer,
+        # delivery blocks for *every* topic (a full batch buffer would hold back critical records). So the top
+        # 20 % of the buffer must hold one fetch per partition of the largest class topic.
+        partitions = max(self.kafka.request_partitions.values())
+        need = 5 * partitions * self.kafka.max_poll_records
+        if self.worker.stream_buffer_maxsize < need:
             raise ValueError(
                 f"worker.stream_buffer_maxsize ({self.worker.stream_buffer_maxsize}) must be at least 5 x "
-                f"kafka.max_poll_records ({self.kafka.max_poll_records}) so that a full class buffer never "
-                "blocks the delivery of other classes"
+                f"{partitions} partitions x kafka.max_poll_records ({self.kafka.max_poll_records}) = {need}, so that "
+                "a full class buffer never blocks the delivery of other classes"
             )
         return self
 

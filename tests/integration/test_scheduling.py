@@ -32,7 +32,7 @@ def _req(tag: str, i: int, priority: Priority, **kw: object) -> ChatRequest:
 
 
 async def _env(
-    make_env: EnvFactory, *, slots: int, latency_ms: float, poll: int = 50, **worker: object
+    make_env: EnvFactory, *, slots: int, latency_ms: float, poll: int = 25, **worker: object
 ) -> tuple[RouterEnv, int]:
     port = free_port()
     env = await make_env(
@@ -100,7 +100,7 @@ async def test_deadline_passing_in_the_queue_is_answered_as_expired_without_a_pr
 
 
 async def test_saturated_worker_pauses_fetching_and_loses_nothing(make_env: EnvFactory) -> None:
-    env, port = await _env(make_env, slots=2, latency_ms=100, poll=3, concurrency_per_class=8, stream_buffer_maxsize=16)
+    env, port = await _env(make_env, slots=2, latency_ms=100, poll=3, concurrency_per_class=8, stream_buffer_maxsize=64)
     env.start_worker()
     url = f"http://127.0.0.1:{port}/metrics"
     n = 400
