@@ -23,6 +23,7 @@ class BackendStatus:
     breaker: CircuitBreaker
     in_flight: int = 0
     latency_ewma_ms: float | None = None
+    last_sample_at: float = 0.0
     calls: int = 0
     failures: int = 0
     last_probe_at: float = 0.0
@@ -33,8 +34,16 @@ class BackendStatus:
 class HealthBoard:
     """Answers "may I call backend X now?" and records what happened when we did."""
 
-    def __init__(self, backends: list[str], settings: HealthSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        backends: list[str],
+        settings: HealthSettings,
+        clock: Callable[[], float] = time.time,
+        *,
+        stale_after_s: float = 5.0,
+    ) -> None:
         self.settings = settings
+        self.stale_after_s = stale_after_s  # a latency EWMA this old restarts from the next sample
         self._clock = clock
         now = clock()  # the first probe of a closed backend comes one healthy interval after start
         self.status = {
@@ -65,11 +74,11 @@ class HealthBoard:
         if ok is None:
             return None
         if ok:
-            st.latency_ewma_ms = (
-                latency_ms
-                if st.latency_ewma_ms is None
-                else (_EWMA_ALPHA * latency_ms + (1 - _EWMA_ALPHA) * st.latency_ewma_ms)
-            )
+            now = self._clock()
+            prev = st.latency_ewma_ms
+            fresh = prev is not None and now - st.last_sample_at <= self.stale_after_s
+            st.latency_ewma_ms = _EWMA_ALPHA * latency_ms + (1 - _EWMA_ALPHA) * prev if fresh and prev else latency_ms
+            st.last_sample_at = now
             return st.breaker.record_success()
         st.failures += 1
         return st.breaker.record_failure(reason)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -80,8 +81,10 @@ class Pipeline:
         *,
         retry_tiers_s: list[float] | None = None,
         cost_unit: str = "requests",
+        on_response: Callable[[ChatResponse], None] | None = None,
     ) -> None:
         self._cost_unit = cost_unit
+        self._on_response = on_response
         self._processor = processor
         self._publisher = publisher
         self._topics = topics
@@ -249,6 +252,8 @@ class Pipeline:
             self.stats.failed += 1
         if outcome.dead_letter is not None:
             self.stats.dead_lettered += 1
+        if self._on_response is not None:
+            self._on_response(response)
         await self._idempotency.put(key, body)
 
     @staticmethod

@@ -13,9 +13,11 @@ from agents.circuit_breaker import Transition
 from agents.health_board import HealthBoard
 from agents.retry_policy import RetryPolicy
 from agents.routing import Candidate, ModelRouter
+from agents.token_estimate import estimate_request_tokens
 from infra.cache.semantic_cache import CacheLookup, SemanticCache
 from infra.providers.pool import BackendPool
-from schemas.config import RetrySettings
+from infra.rate_limits import LimitUse, RateLimiter
+from schemas.config import LimitSettings, RetrySettings
 from schemas.errors import NoRouteError, ProviderError
 from schemas.events import (
     Attempt,
@@ -69,8 +71,12 @@ class RequestProcessor:
         worker_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
         cache: SemanticCache | None = None,
+        limiter: RateLimiter | None = None,
+        limits: LimitSettings | None = None,
     ) -> None:
         self._pool = pool
+        self._limiter = limiter
+        self._limits = limits or LimitSettings()
         self.cache = cache
         self._router = router
         self._settings = retry
@@ -195,7 +201,7 @@ class RequestProcessor:
         if left is not None and left <= 0:
             return self.expired(request, state, queued_ms=queued_ms)
         try:
-            candidates = self._router.candidates(request)
+            plan = await self._router.plan(request)
         except NoRouteError as exc:
             return self._fail(
                 request,
@@ -208,19 +214,42 @@ class RequestProcessor:
                 started=started,
             )
 
+        candidates, skipped = self._router.switch_order(plan.candidates)
+        decision = plan.decision
+        decision.considered = [f"{c.backend}/{c.model}" for c in candidates]
+        decision.skipped = dict(skipped)
         failures: list[FailureEvent] = []
         retry_afters: list[float | None] = []
+        limited: list[float] = []
         provider_ms = 0.0
         for candidate in candidates:
             if len(state.attempts) >= self._settings.max_attempts:
                 break
+            name = f"{candidate.backend}/{candidate.model}"
             if not self._allowed(candidate.backend):
+                decision.skipped[name] = "circuit open"
                 continue
+            uses = self._limit_uses(request, candidate)
+            if uses and self._limiter is not None:
+                admission = await self._limiter.acquire(uses)
+                if not admission.ok:
+                    decision.skipped[name] = (
+                        f"rate limit {admission.blocked_by}: next room in {admission.retry_after_s:.1f}s"
+                    )
+                    limited.append(admission.retry_after_s)
+                    continue
             outcome, elapsed, result = await self._attempt(request, candidate, state, failures, retry_afters)
             provider_ms += elapsed
             if result is not None:
+                decision.skipped.pop(name, None)
+                await self._correct_tokens(uses, request, result)
                 outcome_ok = self._success(request, result, state, queued_ms, provider_ms, started)
                 outcome_ok.failures = failures
+                assert outcome_ok.response is not None
+                outcome_ok.response.routing = decision
+                outcome_ok.response.cost_usd = self._router.prices.cost(
+                    result.model or candidate.model, result.usage.prompt_tokens, result.usage.completion_tokens
+                )
                 if self.cache is not None and cache_lookup is not None and outcome_ok.response is not None:
                     await self.cache.store_response(cache_lookup, request, outcome_ok.response)
                 return outcome_ok
@@ -237,7 +266,36 @@ class RequestProcessor:
                     started=started,
                     failures=failures,
                 )
-        return self._plan_retry(request, state, candidates, failures, retry_afters, queued_ms, started)
+        return self._plan_retry(request, state, candidates, failures, retry_afters, queued_ms, started, limited)
+
+    # --- rate limits ---------------------------------------------------------------------------------------
+    def _limit_uses(self, request: ChatRequest, candidate: Candidate) -> list[LimitUse]:
+        """The limits one call of ``request`` on ``candidate`` counts against (backend and tenant)."""
+        if not self._limits.enabled:
+            return []
+        backend = self._pool.config(candidate.backend)
+        tokens = estimate_request_tokens(request)
+        uses: list[LimitUse] = []
+        if backend.rpm:
+            uses.append(LimitUse(f"backend:{backend.name}:rpm", backend.rpm, 1))
+        if backend.tpm:
+            uses.append(LimitUse(f"backend:{backend.name}:tpm", backend.tpm, tokens))
+        tenant = self._limits.tenants.get(request.tenant, self._limits.default_tenant)
+        if tenant is not None and tenant.rpm:
+            uses.append(LimitUse(f"tenant:{request.tenant}:rpm", tenant.rpm, 1))
+        if tenant is not None and tenant.tpm:
+            uses.append(LimitUse(f"tenant:{request.tenant}:tpm", tenant.tpm, tokens))
+        return uses
+
+    async def _correct_tokens(self, uses: list[LimitUse], request: ChatRequest, result: ProviderResult) -> None:
+        if self._limiter is None:
+            return
+        actual = result.usage.prompt_tokens + result.usage.completion_tokens
+        if actual <= 0:
+            return
+        for use in uses:
+            if use.key.endswith(":tpm"):
+                await self._limiter.adjust(use.key, actual - use.amount)
 
     async def _attempt(
         self,
@@ -332,6 +390,7 @@ class RequestProcessor:
         retry_afters: list[float | None],
         queued_ms: float,
         started: float,
+        limited: list[float] | None = None,
     ) -> Outcome:
         last = state.last_error
 
@@ -359,7 +418,19 @@ class RequestProcessor:
                 exhausted_code,
             )
         state.rounds += 1
-        if not retry_afters:  # nothing was called: every candidate's circuit is open
+        if not retry_afters and limited:  # nothing was called: every candidate is at a rate limit
+            delay = min(max(min(limited), _MIN_WAIT_S), self._settings.max_delay_s)
+            failures.append(
+                FailureEvent(
+                    request_id=request.request_id,
+                    tenant=request.tenant,
+                    stage="route",
+                    code="rate_limited_wait",
+                    message=f"every candidate is at a rate limit; waiting {delay:.2f}s",
+                    retriable=True,
+                )
+            )
+        elif not retry_afters:  # nothing was called: every candidate's circuit is open
             waits = [self._health.available_in(c.backend) for c in candidates] if self._health else [0.0]
             delay = min(max(min(waits), _MIN_WAIT_S), self._settings.max_delay_s)
             failures.append(

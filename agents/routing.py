@@ -1,36 +1,307 @@
-"""Which backends (and models) may serve a request, in the order to try them."""
+"""Which backends (and models) may serve a request, in the order to try them, and why.
+
+1. ``request.route`` names a route → that route.
+2. A concrete model name (served by some backend, not an alias) → that model on every backend serving it,
+   unless a route lists the name in ``match.models``.
+3. Otherwise (no model, ``auto``, an alias) routes are evaluated in order, first match wins. Semantic
+   exemplars: among the routes whose other conditions hold, the exemplar route closest to the prompt wins if
+   its similarity reaches its threshold.
+4. Nothing matched → the hint (through aliases) or ``default_model`` on every backend serving it.
+
+The route's strategy (a registered plugin) orders the candidates. Health, saturation and rate-limit headroom are
+applied per attempt by the processor (:meth:`ModelRouter.switch_order` puts saturated backends last)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from schemas.config import RouterConfig
+import numpy as np
+
+from agents.health_board import HealthBoard
+from agents.strategies import Candidate, StrategyRegistry, default_strategies
+from agents.token_estimate import DEFAULT_COMPLETION_TOKENS, estimate_prompt_tokens
+from infra.pricing import PriceTable
+from schemas.config import RouteConfig, RouteMatch, RouterConfig
 from schemas.errors import NoRouteError
-from schemas.events import ChatRequest
+from schemas.events import ChatRequest, RoutingDecision
 
-__all__ = ["Candidate", "ModelRouter"]
+__all__ = ["Candidate", "ExemplarIndex", "ModelRouter", "RouteMatcher", "RoutePlan"]
+
+_WORD_EDGE = r"(?<![\w]){}(?![\w])"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    backend: str
-    model: str
+@dataclass
+class RoutePlan:
+    candidates: list[Candidate]
+    decision: RoutingDecision
+
+
+class RouteMatcher:
+    """The non-semantic conditions of one route, compiled."""
+
+    def __init__(self, route: RouteConfig) -> None:
+        m: RouteMatch = route.match
+        self.route = route
+        self._regex = [re.compile(p, re.IGNORECASE) for p in m.regex]
+        self._keywords = [re.compile(_WORD_EDGE.format(re.escape(k)), re.IGNORECASE) for k in m.keywords]
+
+    def check(self, request: ChatRequest, prompt: str, prompt_tokens: int) -> str | None:
+        """Why the route matches (ignoring exemplars), or ``None`` when it does not."""
+        m = self.route.match
+        why: list[str] = []
+        if m.models:
+            hint = request.model or ""
+            if hint not in m.models:
+                return None
+            why.append(f"model hint {hint or '(none)'!r}")
+        if m.tenants:
+            if request.tenant not in m.tenants:
+                return None
+            why.append(f"tenant {request.tenant}")
+        for key, allowed in (("tier", m.tiers), ("user", m.users)):
+            if allowed:
+                value = request.metadata.get(key)
+                if value not in allowed:
+                    return None
+                why.append(f"{key} {value}")
+        for key, value in m.metadata.items():
+            if request.metadata.get(key) != value:
+                return None
+        if m.min_tokens is not None and prompt_tokens < m.min_tokens:
+            return None
+        if m.max_tokens is not None and prompt_tokens > m.max_tokens:
+            return None
+        if m.min_tokens is not None or m.max_tokens is not None:
+            why.append(f"~{prompt_tokens} prompt tokens")
+        if self._regex:
+            hit = next((r.pattern for r in self._regex if r.search(prompt)), None)
+            if hit is None:
+                return None
+            why.append(f"regex {hit!r}")
+        if self._keywords:
+            kw = next((k for k, r in zip(m.keywords, self._keywords, strict=True) if r.search(prompt)), None)
+            if kw is None:
+                return None
+            why.append(f"keyword {kw!r}")
+        return ", ".join(why) or "matches everything"
+
+
+class ExemplarIndex:
+    """Embeddings of each route's example prompts; scores a prompt against every route at once."""
+
+    def __init__(self, routes: list[RouteConfig], embed_many: Callable[[list[str]], Any]) -> None:
+        self._embed_many = embed_many
+        self._routes = [r.name for r in routes if r.match.exemplars]
+        self._owner: list[int] = []
+        self._texts: list[str] = []
+        for i, r in enumerate(r for r in routes if r.match.exemplars):
+            self._owner += [i] * len(r.match.exemplars)
+            self._texts += r.match.exemplars
+        self._matrix: np.ndarray | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self._texts
+
+    async def _ensure(self) -> np.ndarray:
+        if self._matrix is None:
+            self._matrix = np.asarray(await self._embed_many(self._texts), dtype=np.float32)
+        return self._matrix
+
+    async def scores(self, prompt: str) -> dict[str, float]:
+        """Best similarity of ``prompt`` to each exemplar route."""
+        if self.empty:
+            return {}
+        matrix = await self._ensure()
+        query = np.asarray(await self._embed_many([prompt]), dtype=np.float32)[0]
+        sims = matrix @ query
+        best: dict[str, float] = {}
+        for owner, sim in zip(self._owner, sims.tolist(), strict=True):
+            name = self._routes[owner]
+            best[name] = max(best.get(name, -1.0), float(sim))
+        return best
+
+
+@dataclass
+class _Context:
+    """What strategies see (see :class:`agents.strategies.RoutingContext`)."""
+
+    router: ModelRouter
+    request: ChatRequest
+    prompt_tokens: int
+    rng: random.Random = field(default_factory=random.Random)
+
+    def cost_estimate(self, candidate: Candidate) -> float | None:
+        out = self.request.max_tokens or DEFAULT_COMPLETION_TOKENS
+        return self.router.prices.estimate(candidate.model, self.prompt_tokens, out)
+
+    def latency_ms(self, backend: str) -> float | None:
+        return self.router.latency_ms(backend)
+
+    def load(self, backend: str) -> float:
+        return self.router.load(backend)
 
 
 class ModelRouter:
-    """Resolves the model hint (through aliases) and lists the backends that serve it, in config order."""
+    """Routes in config order, strategies from a registry, live backend state from the health board."""
 
-    def __init__(self, config: RouterConfig) -> None:
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        strategies: StrategyRegistry | None = None,
+        health: HealthBoard | None = None,
+        exemplars: ExemplarIndex | None = None,
+        prices: PriceTable | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
         self._config = config
+        self.strategies = strategies or default_strategies()
+        self.health = health
+        self.exemplars = exemplars
+        self.prices = prices or PriceTable(config.pricing)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._matchers = [RouteMatcher(r) for r in config.routes]
+        self._by_name = {r.name: r for r in config.routes}
+        self._served = {m for b in config.backends for m in b.models if m != "*"}
+        for route in config.routes:
+            self.strategies.get(route.strategy)  # an unknown strategy is a start-up error
 
+    # --- model resolution ------------------------------------------------------------------------------------
     def resolve_model(self, request: ChatRequest) -> str:
         hint = request.route or request.model or self._config.default_model
         return self._config.model_aliases.get(hint, hint)
 
-    def candidates(self, request: ChatRequest) -> list[Candidate]:
-        model = self.resolve_model(request)
-        found = [Candidate(b.name, model) for b in self._config.backends if b.serves(model)]
+    def _servers(self, model: str, backend: str | None = None, weight: float = 1.0) -> list[Candidate]:
+        model = self._config.model_aliases.get(model, model)
+        return [
+            Candidate(b.name, model, weight)
+            for b in self._config.backends
+            if b.serves(model) and backend in (None, b.name)
+        ]
+
+    def _direct(self, model: str, why: str) -> RoutePlan:
+        found = self._servers(model)
         if not found:
-            known = sorted({m for b in self._config.backends for m in b.models} | set(self._config.model_aliases))
+            known = sorted(self._served | set(self._config.model_aliases) | set(self._by_name))
             raise NoRouteError(f"no backend serves model {model!r} (known: {', '.join(known)})")
-        return found
+        decision = RoutingDecision(strategy="priority-failover", reason=why)
+        return RoutePlan(found, decision)
+
+    def _explicit_model(self, request: ChatRequest) -> bool:
+        hint = request.model
+        if hint is None or hint in self._config.model_aliases:
+            return False
+        if any(hint in r.match.models for r in self._config.routes):
+            return False
+        return hint in self._served or (any("*" in b.models for b in self._config.backends) and hint != "auto")
+
+    # --- planning -----------------------------------------------------------------------------------------------
+    def candidates(self, request: ChatRequest) -> list[Candidate]:
+        """Candidates without semantic exemplars (synchronous; used where no embedding is possible)."""
+        return self._plan(request, {}).candidates
+
+    async def plan(self, request: ChatRequest) -> RoutePlan:
+        """The route, its ordered candidates and the decision record."""
+        scores: dict[str, float] = {}
+        if (
+            self.exemplars is not None
+            and not self.exemplars.empty
+            and request.route is None
+            and not self._explicit_model(request)
+        ):
+            scores = await self.exemplars.scores(request.prompt_text())
+        return self._plan(request, scores)
+
+    def _plan(self, request: ChatRequest, scores: dict[str, float]) -> RoutePlan:
+        if request.route is not None:
+            route = self._by_name.get(request.route)
+            if route is None:
+                if request.route in self._config.model_aliases or request.route in self._served:
+                    return self._direct(request.route, f"route hint {request.route!r} is a model")
+                raise NoRouteError(f"unknown route {request.route!r} (routes: {', '.join(self._by_name) or 'none'})")
+            return self._order(route, request, f"named route {route.name!r}")
+        if self._explicit_model(request):
+            assert request.model is not None
+            return self._direct(request.model, f"explicit model {request.model!r}")
+        prompt = request.prompt_text()
+        tokens = estimate_prompt_tokens(request)
+        passing: list[tuple[RouteMatcher, str]] = []
+        for matcher in self._matchers:
+            why = matcher.check(request, prompt, tokens)
+            if why is not None:
+                passing.append((matcher, why))
+        best_semantic = self._best_semantic([m.route for m, _ in passing], scores)
+        for matcher, why in passing:
+            route = matcher.route
+            if route.match.exemplars:
+                if route.name != best_semantic:
+                    continue
+                why = (
+                    f"{why}; closest exemplars ({scores[route.name]:.2f})"
+                    if why != "matches everything"
+                    else (f"closest exemplars ({scores[route.name]:.2f})")
+                )
+            return self._order(route, request, why)
+        hint = request.model if request.model not in (None, "auto") else None
+        model = self._config.model_aliases.get(hint, hint) if hint else self._config.default_model
+        return self._direct(model, f"no route matched: {'alias ' + repr(hint) if hint else 'default model'}")
+
+    @staticmethod
+    def _best_semantic(routes: list[RouteConfig], scores: dict[str, float]) -> str | None:
+        ranked = [
+            (scores[r.name], r.name)
+            for r in routes
+            if r.match.exemplars and r.name in scores and scores[r.name] >= r.match.exemplar_threshold
+        ]
+        return max(ranked)[1] if ranked else None
+
+    def _order(self, route: RouteConfig, request: ChatRequest, why: str) -> RoutePlan:
+        found: list[Candidate] = []
+        for target in route.targets:
+            for c in self._servers(target.model, target.backend, target.weight):
+                if all((c.backend, c.model) != (f.backend, f.model) for f in found):
+                    found.append(c)
+        context = _Context(self, request, estimate_prompt_tokens(request), self._rng)
+        ordered = self.strategies.get(route.strategy).order(found, context)
+        decision = RoutingDecision(route=route.name, strategy=route.strategy, reason=why)
+        return RoutePlan(ordered, decision)
+
+    # --- live state ---------------------------------------------------------------------------------------------
+    def latency_ms(self, backend: str) -> float | None:
+        if self.health is None:
+            return None
+        st = self.health.status[backend]
+        if st.latency_ewma_ms is None or self._clock() - st.last_sample_at > self._config.routing.slo_recheck_s:
+            return None
+        return st.latency_ewma_ms
+
+    def load(self, backend: str) -> float:
+        if self.health is None:
+            return 0.0
+        return self.health.status[backend].in_flight / self._config.backend(backend).max_concurrency
+
+    def saturation(self, backend: str) -> str | None:
+        """Why the backend should be avoided for now (``None``: it has headroom)."""
+        cfg = self._config.backend(backend)
+        load = self.load(backend)
+        if load >= self._config.routing.saturation_in_flight:
+            return f"saturated: {load * cfg.max_concurrency:.0f} in flight (cap {cfg.max_concurrency})"
+        ms = self.latency_ms(backend)
+        if cfg.slo_ms is not None and ms is not None and ms > cfg.slo_ms:
+            return f"slow: latency EWMA {ms:.0f} ms > SLO {cfg.slo_ms:.0f} ms"
+        return None
+
+    def switch_order(self, candidates: list[Candidate]) -> tuple[list[Candidate], dict[str, str]]:
+        """Candidates with headroom first (strategy order kept), saturated ones after, and why."""
+        reasons = {f"{c.backend}/{c.model}": r for c in candidates if (r := self.saturation(c.backend))}
+        fresh = [c for c in candidates if f"{c.backend}/{c.model}" not in reasons]
+        tired = [c for c in candidates if f"{c.backend}/{c.model}" in reasons]
+        return fresh + tired, reasons

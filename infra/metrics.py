@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from schemas.events import PRIORITIES
+from schemas.events import PRIORITIES, ChatResponse
 
 __all__ = ["RouterMetrics", "serve_metrics"]
 
@@ -99,6 +99,13 @@ class RouterMetrics:
             registry=self.registry,
         )
         self._gc_started = 0.0
+        self.responses = Counter(
+            "llm_router_responses", "terminal responses", ["tenant", "model", "status", "cache"], registry=self.registry
+        )
+        self.cost = Counter("llm_router_cost_usd", "provider cost in USD", ["tenant", "model"], registry=self.registry)
+        self.tokens = Counter(
+            "llm_router_tokens", "tokens used at providers", ["tenant", "model", "kind"], registry=self.registry
+        )
         self.loop_lag = Histogram(
             "llm_router_event_loop_lag_seconds",
             "how late the worker's event loop wakes a 20 ms sleeper",
@@ -130,6 +137,16 @@ class RouterMetrics:
             self.loop_lag.observe(max(lag, 0.0))
             if lag >= log_over_s:
                 log.warning("event loop stalled %.0f ms", lag * 1000)
+
+    def record_response(self, response: ChatResponse) -> None:
+        """Count a terminal response by tenant and model (cost and tokens only when a provider was paid)."""
+        model = response.model or "-"
+        cache = response.cache_hit or "miss"
+        self.responses.labels(response.tenant, model, response.status, cache).inc()
+        if response.status == "ok" and response.cache_hit is None:
+            self.cost.labels(response.tenant, model).inc(response.cost_usd)
+            self.tokens.labels(response.tenant, model, "prompt").inc(response.usage.prompt_tokens)
+            self.tokens.labels(response.tenant, model, "completion").inc(response.usage.completion_tokens)
 
     def observe_wait(self, priority: str, seconds: float) -> None:
         self.queue_wait.labels(priority).observe(max(seconds, 0.0))

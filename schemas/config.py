@@ -15,9 +15,16 @@ __all__ = [
     "CacheSettings",
     "HealthSettings",
     "KafkaSettings",
+    "LimitSettings",
+    "ModelPrice",
+    "RateLimit",
     "RedisSettings",
     "RetrySettings",
+    "RouteConfig",
+    "RouteMatch",
+    "RouteTarget",
     "RouterConfig",
+    "RoutingSettings",
     "SchedulerSettings",
     "TenantDemotion",
     "WorkerSettings",
@@ -89,6 +96,9 @@ class BackendConfig(_Strict):
     timeout_s: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=64, ge=1)
     probe_model: str | None = Field(default=None, description="model used by health probes (default: first)")
+    rpm: int | None = Field(default=None, ge=1, description="requests per minute, cluster-wide (Redis)")
+    tpm: int | None = Field(default=None, ge=1, description="tokens per minute, cluster-wide (estimated, corrected)")
+    slo_ms: float | None = Field(default=None, gt=0, description="latency EWMA above this = saturated")
 
     def serves(self, model: str) -> bool:
         return "*" in self.models or model in self.models
@@ -255,6 +265,73 @@ class CacheSettings(_Strict):
         return self.model_copy(update=changes)
 
 
+class ModelPrice(_Strict):
+    """USD per million tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class RouteTarget(_Strict):
+    """A model to ask, on one backend or (``backend`` unset) on every backend serving it."""
+
+    model: str
+    backend: str | None = None
+    weight: float = Field(default=1.0, ge=0, description="for the weighted strategy")
+
+
+class RouteMatch(_Strict):
+    """Conditions of a route; all given conditions must hold. Nothing given = matches everything."""
+
+    models: list[str] = Field(
+        default_factory=list, description="model hints that select the route ('auto', aliases); '' = no hint"
+    )
+    regex: list[str] = Field(default_factory=list, description="any pattern found in the prompt (case-insensitive)")
+    keywords: list[str] = Field(default_factory=list, description="any word or phrase in the prompt")
+    min_tokens: int | None = Field(default=None, ge=0, description="estimated prompt tokens at least")
+    max_tokens: int | None = Field(default=None, ge=0, description="estimated prompt tokens at most")
+    exemplars: list[str] = Field(
+        default_factory=list, description="example prompts: the closest route by embedding similarity wins"
+    )
+    exemplar_threshold: float = Field(default=0.35, ge=-1, le=1)
+    tenants: list[str] = Field(default_factory=list)
+    tiers: list[str] = Field(default_factory=list, description="request.metadata['tier']")
+    users: list[str] = Field(default_factory=list, description="request.metadata['user']")
+    metadata: dict[str, str] = Field(default_factory=dict, description="metadata key/values that must all match")
+
+
+class RouteConfig(_Strict):
+    """A named route: when it matches, its targets are ordered by its strategy."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    targets: list[RouteTarget] = Field(min_length=1)
+    strategy: str = Field(default="priority-failover", description="registered routing strategy")
+
+
+class RateLimit(_Strict):
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+
+class LimitSettings(_Strict):
+    """Cluster-wide RPM/TPM per backend (on each backend) and per tenant (here)."""
+
+    enabled: bool = True
+    tenants: dict[str, RateLimit] = Field(default_factory=dict)
+    default_tenant: RateLimit | None = Field(default=None, description="for tenants not listed")
+
+
+class RoutingSettings(_Strict):
+    """Dynamic switching: when a backend counts as saturated."""
+
+    saturation_in_flight: float = Field(default=1.0, gt=0, description="in-flight / max_concurrency at or above")
+    slo_recheck_s: float = Field(
+        default=5.0, gt=0, description="a latency sample older than this no longer marks a backend slow"
+    )
+    exemplar_embedder: str | None = Field(default=None, description="default: cache.embedder")
+
+
 class RouterConfig(_Strict):
     """The whole configuration of a router deployment."""
 
@@ -266,6 +343,10 @@ class RouterConfig(_Strict):
     backends: list[BackendConfig] = Field(min_length=1)
     default_model: str = "gpt-4o-mini"
     model_aliases: dict[str, str] = Field(default_factory=dict, description="alias -> model name")
+    routes: list[RouteConfig] = Field(default_factory=list, description="evaluated in order; first match wins")
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict, description="overrides of the default prices")
 
     @model_validator(mode="after")
     def _buffer_holds_a_fetch(self) -> Self:
@@ -289,6 +370,18 @@ class RouterConfig(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate backend names: {', '.join(dupes)}")
+        routes = [r.name for r in self.routes]
+        dupes = sorted({n for n in routes if routes.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate route names: {', '.join(dupes)}")
+        for route in self.routes:
+            for t in route.targets:
+                if t.backend is not None and t.backend not in names:
+                    raise ValueError(f"route {route.name!r}: unknown backend {t.backend!r}")
+                model = self.model_aliases.get(t.model, t.model)
+                servers = [b for b in self.backends if b.serves(model) and (t.backend in (None, b.name))]
+                if not servers:
+                    raise ValueError(f"route {route.name!r}: no backend serves model {t.model!r}")
         return self
 
     def backend(self, name: str) -> BackendConfig:

@@ -28,6 +28,7 @@ __all__ = [
     "Latency",
     "Priority",
     "RetryState",
+    "RoutingDecision",
     "Usage",
     "new_id",
     "utcnow",
@@ -97,6 +98,13 @@ class ChatMessage(BaseModel):
 
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/-]+$")]
+
+
+class _Outbound(_Event):
+    """Events the router publishes: readers ignore fields they do not know, so a newer router can add fields
+    without breaking older clients (inbound requests stay strict: a typo there is an error)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 class ChatRequest(_Event):
@@ -176,7 +184,17 @@ class Attempt(BaseModel):
     at: datetime = Field(default_factory=utcnow)
 
 
-class ChatResponse(_Event):
+class RoutingDecision(BaseModel):
+    """How the router chose: the route, its strategy, the candidates in order and why any were passed over."""
+
+    route: str | None = Field(default=None, description="route name; None = the model was used directly")
+    strategy: str = "priority-failover"
+    reason: str = ""
+    considered: list[str] = Field(default_factory=list, description="backend/model, in the order tried")
+    skipped: dict[str, str] = Field(default_factory=dict, description="backend/model -> why it was passed over")
+
+
+class ChatResponse(_Outbound):
     """The terminal answer to a request: ``status='ok'`` with content, or ``'error'`` with ``error``."""
 
     request_id: str
@@ -190,6 +208,7 @@ class ChatResponse(_Event):
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
+    routing: RoutingDecision | None = None
     cache_hit: Literal["exact", "semantic"] | None = None
     similarity: float | None = None
     latency: Latency = Field(default_factory=Latency)
@@ -199,7 +218,7 @@ class ChatResponse(_Event):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class FailureEvent(_Event):
+class FailureEvent(_Outbound):
     """Every failure (decode error, failed attempt, terminal failure), for analytics and alerting."""
 
     event_id: str = Field(default_factory=new_id)
@@ -230,7 +249,7 @@ class RetryState(BaseModel):
     last_error: ErrorInfo | None = None
 
 
-class HealthEvent(_Event):
+class HealthEvent(_Outbound):
     """State of one backend; the ``health`` topic is compacted by backend id."""
 
     backend: str
@@ -254,7 +273,7 @@ class DeadLetterReason(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class DeadLetter(_Event):
+class DeadLetter(_Outbound):
     """A message that could not be served, with everything needed to replay it."""
 
     dead_letter_id: str = Field(default_factory=new_id)

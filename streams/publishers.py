@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-__all__ = ["FaustPublisher", "KafkaPublisher", "MemoryPublisher", "Published"]
+__all__ = ["FaustPublisher", "KafkaPublisher", "MemoryPublisher", "NullPublisher", "Published"]
 
 
 class FaustPublisher:
@@ -67,3 +67,12 @@ class MemoryPublisher:
 
     def on(self, topic: str) -> list[Published]:
         return [r for r in self.records if r.topic == topic]
+
+
+class NullPublisher:
+    """Drops everything (library mode without Kafka: health events have nowhere to go)."""
+
+    async def publish(
+        self, topic: str, value: bytes, *, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        return None

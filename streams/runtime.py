@@ -12,7 +12,7 @@ from agents.health_service import HealthService
 from agents.pipeline import Pipeline
 from agents.processor import RequestProcessor
 from agents.retry_agent import RetryForwarder
-from agents.routing import ModelRouter
+from agents.routing import ExemplarIndex, ModelRouter
 from agents.scheduler import create_scheduler
 from agents.slot_gate import SlotGate
 from infra.cache.semantic_cache import SemanticCache
@@ -22,6 +22,7 @@ from infra.embeddings import BatchingEmbedder, create_embedder
 from infra.idempotency import IdempotencyStore, NullIdempotencyStore, RedisIdempotencyStore
 from infra.metrics import RouterMetrics, serve_metrics
 from infra.providers.pool import BackendPool
+from infra.rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from schemas.config import RouterConfig
 from schemas.protocols import Publisher
 from streams.topics import TopicNames
@@ -58,6 +59,21 @@ class RouterRuntime:
         # the embedder loads now (outside the event loop), so a missing model is a start-up error
         c = config.cache
         self._embedder = create_embedder(c.embedder) if c.enabled and c.semantic else None
+        route_spec = config.routing.exemplar_embedder or c.embedder
+        if not any(r.match.exemplars for r in config.routes):
+            self._route_embedder = None
+        elif self._embedder is not None and route_spec == c.embedder:
+            self._route_embedder = self._embedder  # one model in memory for both
+        else:
+            self._route_embedder = create_embedder(route_spec)
+        self.processor: RequestProcessor | None = None
+        self.router: ModelRouter | None = None
+        self.limiter: RateLimiter | None = None
+        self.board: HealthBoard | None = None
+
+    async def start(self) -> None:
+        """Build everything (idempotent)."""
+        await self._ensure()
 
     async def _ensure(self) -> None:
         if self._built:
@@ -100,12 +116,12 @@ class RouterRuntime:
         redis_on = cfg.redis.enabled
         self.idempotency = RedisIdempotencyStore(cfg.redis) if redis_on else NullIdempotencyStore()
         self.circuits = RedisCircuitStore(cfg.redis) if redis_on else NullCircuitStore()
+        embedder = BatchingEmbedder(self._embedder) if self._embedder is not None else None
         if cfg.cache.enabled:
-            embedder = BatchingEmbedder(self._embedder) if self._embedder is not None else None
             dim = embedder.dim if embedder is not None else 1
             store: CacheStore = RedisCacheStore(cfg.redis, dim) if redis_on else MemoryCacheStore()
             self.cache = SemanticCache(cfg.cache, store, embedder)
-        board = HealthBoard([b.name for b in cfg.backends], cfg.health)
+        board = HealthBoard([b.name for b in cfg.backends], cfg.health, stale_after_s=cfg.routing.slo_recheck_s)
         self.health = HealthService(
             board,
             self.circuits,
@@ -123,14 +139,24 @@ class RouterRuntime:
             reserved=cfg.worker.scheduler.reserved_share,
         )
         self.metrics.sources.gate = self.gate
-        processor = RequestProcessor(
+        self.limiter = RedisRateLimiter(cfg.redis) if redis_on else LocalRateLimiter()
+        exemplars = None
+        if self._route_embedder is not None:
+            same = embedder is not None and self._route_embedder is self._embedder
+            route_embedder = embedder if same and embedder is not None else BatchingEmbedder(self._route_embedder)
+            exemplars = ExemplarIndex(cfg.routes, route_embedder.embed_many)
+        self.board = board
+        self.router = router = ModelRouter(cfg, health=board, exemplars=exemplars)
+        self.processor = processor = RequestProcessor(
             self.pool,
-            ModelRouter(cfg),
+            router,
             cfg.worker.retry,
             health=board,
             on_transition=self.health.notify,
             worker_id=wid,
             cache=self.cache,
+            limiter=self.limiter,
+            limits=cfg.limits,
         )
         self._pipeline = Pipeline(
             processor,
@@ -140,6 +166,7 @@ class RouterRuntime:
             self.idempotency,
             retry_tiers_s=cfg.worker.retry.tiers_s,
             cost_unit=cfg.worker.scheduler.cost_unit,
+            on_response=self.metrics.record_response,
         )
         self.metrics.sources.pipeline_stats = self._pipeline.stats
         self._forwarder = RetryForwarder(self._publisher, self._pipeline)
@@ -155,3 +182,5 @@ class RouterRuntime:
             await self.idempotency.aclose()
         if self.circuits is not None:
             await self.circuits.aclose()
+        if self.limiter is not None:
+            await self.limiter.aclose()
