@@ -52,9 +52,15 @@ class SlotGate:
         clock: Callable[[], float] = time.monotonic,
         on_dispatch: Callable[[Ticket, float], None] | None = None,
         reserved: dict[Priority, float] | None = None,
+        adaptive: list[Priority] | None = None,
+        adaptive_window_s: float = 10.0,
     ) -> None:
         self._reserved = {p: share for p, share in (reserved or {}).items() if share > 0}
+        self._adaptive = list(adaptive or [])
+        self._tau = adaptive_window_s
         self.in_use_by: dict[Priority, int] = dict.fromkeys(PRIORITIES, 0)
+        self._mean_in_use: dict[Priority, float] = dict.fromkeys(PRIORITIES, 0.0)
+        self._changed_at: dict[Priority, float] = dict.fromkeys(PRIORITIES, clock())
         if isinstance(capacity, int) and capacity < 1:
             raise ValueError("capacity must be >= 1")
         self._capacity = capacity
@@ -100,13 +106,27 @@ class SlotGate:
             raise QueueDeadlineExpired(self.clock() - now) from None
 
     def reserved_slots(self, capacity: int) -> dict[Priority, int]:
-        """Slots guaranteed to each class (its share of ``capacity``, rounded up)."""
-        return {p: math.ceil(share * capacity) for p, share in self._reserved.items()}
+        """Slots guaranteed to each class: its share of ``capacity`` (rounded up) or, for an adaptive class,
+        the ~99th percentile of its recent concurrency (mean + 2.33 √mean, Poisson), at most half the slots."""
+        out = {p: math.ceil(share * capacity) for p, share in self._reserved.items()}
+        for p in self._adaptive:
+            m = self._mean_in_use[p]
+            if m > 0.05:
+                out[p] = max(out.get(p, 0), min(math.ceil(m + 2.33 * math.sqrt(m)), capacity // 2))
+        return out
+
+    def _track(self, p: Priority, delta: int) -> None:
+        """Change the class's slot count, keeping a time-weighted mean of it (time constant ``adaptive_window_s``)."""
+        now = self.clock()
+        a = 1.0 - math.exp(-max(now - self._changed_at[p], 0.0) / self._tau)
+        self._mean_in_use[p] += a * (self.in_use_by[p] - self._mean_in_use[p])
+        self._changed_at[p] = now
+        self.in_use_by[p] += delta
 
     def admitted(self, free: int, capacity: int) -> list[Priority] | None:
         """Classes that may take one of ``free`` slots. A class must leave free the part of each higher class's
         reservation that class is not using; one slot always stays usable by every class. ``None`` = all."""
-        if not self._reserved:
+        if not self._reserved and not self._adaptive:
             return None
         reserved = self.reserved_slots(capacity)
         out: list[Priority] = []
@@ -128,7 +148,7 @@ class SlotGate:
             if not isinstance(fut, asyncio.Future) or fut.done():
                 continue
             self.in_use += 1
-            self.in_use_by[ticket.priority] += 1
+            self._track(ticket.priority, +1)
             fut.set_result(None)
             self.stats.dispatched[ticket.priority] += 1
             self.stats.lanes[ticket.lane] = self.stats.lanes.get(ticket.lane, 0) + 1
@@ -137,7 +157,7 @@ class SlotGate:
 
     def release(self, priority: Priority) -> None:
         self.in_use -= 1
-        self.in_use_by[priority] -= 1
+        self._track(priority, -1)
         self.pump()
 
     @asynccontextmanager

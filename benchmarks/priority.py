@@ -43,6 +43,7 @@ class PriorityOptions:
     tenants: int = 4
     schedulers: tuple[str, ...] = ("fair", "fifo")
     critical_reserve: float | None = None  # override of scheduler.reserved_share[critical]
+    adaptive_critical: bool = False  # scheduler.adaptive_reserve: [critical]
     seed: int = 7
 
     @property
@@ -177,6 +178,8 @@ def _scheduler_config(kind: str, opts: PriorityOptions) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": kind}
     if opts.critical_reserve is not None:
         out["reserved_share"] = {"critical": opts.critical_reserve}
+    if opts.adaptive_critical:
+        out["adaptive_reserve"] = ["critical"]
     return out
 
 
@@ -289,6 +292,7 @@ async def run(opts: PriorityOptions) -> dict[str, Any]:
             "mix": {p.value: v for p, v in opts.mix.items()},
             "tenants_per_class": opts.tenants,
             "critical_reserve": opts.critical_reserve,
+            "adaptive_critical": opts.adaptive_critical,
         }
     }
     runs: dict[str, tuple[list[_Sample], float]] = {}
@@ -297,9 +301,10 @@ async def run(opts: PriorityOptions) -> dict[str, Any]:
         _dump(samples, start, RESULTS_DIR / "logs" / f"priority-{name}-samples.csv")
         results[name] = _summarise(samples, start, end, info, opts)
         runs[name] = (samples, start)
-    path = write_results("priority", results)
+    stem = "priority-adaptive" if opts.adaptive_critical else "priority"
+    path = write_results(stem, results)
     try:
-        _plot(runs, RESULTS_DIR / "priority.png")
+        _plot(runs, RESULTS_DIR / f"{stem}.png")
     except ImportError:
         print("[bench] matplotlib missing: no plot (pip install -e '.[bench]')")
     rows = []

@@ -182,6 +182,11 @@ class SchedulerSettings(_Strict):
         default_factory=lambda: {Priority.CRITICAL: 0.1},
         description="share of the slots guaranteed to a class: lower classes leave the unused part free",
     )
+    adaptive_reserve: list[Priority] = Field(
+        default_factory=list,
+        description="classes whose reservation follows their recent concurrency (p99 of it): latency first, "
+        "at the price of idle slots while they are quiet",
+    )
     tenant_quantum: float = Field(default=1.0, gt=0, description="DRR quantum per tenant turn, in cost units")
     tenant_weights: dict[str, float] = Field(default_factory=dict, description="tenant -> quantum multiplier")
     cost_unit: str = Field(default="requests", pattern="^(requests|tokens)$")

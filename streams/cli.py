@@ -248,6 +248,7 @@ def _bench_priority(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         schedulers=tuple(args.schedulers.split(",")),
         critical_reserve=args.critical_reserve,
+        adaptive_critical=args.adaptive_critical,
     )
     result = asyncio.run(run(opts))
     fair = result.get("fair")
@@ -262,7 +263,34 @@ def _bench_priority(args: argparse.Namespace) -> int:
     return 0 if met else 1
 
 
-BENCHES: dict[str, Handler] = {"outage": _bench_outage, "cache": _bench_cache, "priority": _bench_priority}
+def _bench_overhead(args: argparse.Namespace) -> int:
+    from benchmarks.overhead import OverheadOptions, run
+
+    opts = OverheadOptions(
+        concurrency=tuple(int(c) for c in args.concurrency.split(",")),
+        requests=args.requests,
+        service_rates=tuple(float(r) for r in args.service_rates.split(",")),
+        service_s=args.service_duration,
+        skip_service=args.no_service,
+    )
+    asyncio.run(run(opts))
+    return 0
+
+
+def _bench_cost(args: argparse.Namespace) -> int:
+    from benchmarks.cost_bench import TRACE, run
+
+    result = asyncio.run(run(Path(args.trace) if args.trace else TRACE))
+    return 0 if result["routed"]["answered"] == result["routed"]["requests"] else 1
+
+
+BENCHES: dict[str, Handler] = {
+    "outage": _bench_outage,
+    "cache": _bench_cache,
+    "priority": _bench_priority,
+    "overhead": _bench_overhead,
+    "cost": _bench_cost,
+}
 
 
 def _cache_eval(args: argparse.Namespace) -> int:
@@ -440,6 +468,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--duration", type=float, default=30.0, help="seconds of overload")
     pr.add_argument("--schedulers", default="fair,fifo", help="comma-separated registered schedulers")
     pr.add_argument("--critical-reserve", type=float, default=None, help="override reserved_share.critical")
+    pr.add_argument("--adaptive-critical", action="store_true", help="scheduler.adaptive_reserve: [critical]")
+    ov = bench.add_parser("overhead", help="library mode vs LiteLLM Router at several concurrencies; service mode")
+    ov.add_argument("--concurrency", default="1,16,64,256")
+    ov.add_argument("--requests", type=int, default=1500, help="per system and concurrency level")
+    ov.add_argument("--service-rates", default="100,500", help="req/s produced to Kafka")
+    ov.add_argument("--service-duration", type=float, default=10.0)
+    ov.add_argument("--no-service", action="store_true", help="library mode only")
+    co = bench.add_parser("cost", help="the shipped mixed trace: default routing + cache vs always the strongest model")
+    co.add_argument("--trace", default=None, help="JSONL trace (default benchmarks/data/cost_trace.jsonl)")
     return parser
 
 

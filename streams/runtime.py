@@ -137,6 +137,7 @@ class RouterRuntime:
             slot_capacity(cfg),
             on_dispatch=lambda t, waited: self.metrics.observe_wait(t.priority.value, waited),
             reserved=cfg.worker.scheduler.reserved_share,
+            adaptive=cfg.worker.scheduler.adaptive_reserve,
         )
         self.metrics.sources.gate = self.gate
         self.limiter = RedisRateLimiter(cfg.redis) if redis_on else LocalRateLimiter()

@@ -128,3 +128,21 @@ async def test_a_busy_critical_class_frees_its_reservation_for_others() -> None:
     await gate.acquire(_t(Priority.BATCH))
     await gate.acquire(_t(Priority.BATCH))
     assert gate.in_use == 4
+
+
+async def test_adaptive_reservation_follows_the_class_concurrency() -> None:
+    now = [0.0]
+    gate = SlotGate(FairScheduler(), 32, clock=lambda: now[0], adaptive=[Priority.CRITICAL], adaptive_window_s=1.0)
+    assert gate.reserved_slots(32) == {}
+    for _ in range(6):
+        await gate.acquire(_t(Priority.CRITICAL))
+    now[0] = 20.0  # six critical calls in flight for a long time
+    gate.release(Priority.CRITICAL)
+    assert gate.reserved_slots(32)[Priority.CRITICAL] == 12  # 6 + 2.33 * sqrt(6) -> 12
+    for _ in range(5):
+        gate.release(Priority.CRITICAL)
+    now[0] = 60.0
+    await gate.acquire(_t(Priority.BATCH))  # any change updates the means; critical idle for 40 windows
+    gate.release(Priority.BATCH)
+    gate._track(Priority.CRITICAL, 0)
+    assert gate.reserved_slots(32) == {}
