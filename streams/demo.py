@@ -211,6 +211,36 @@ async def run_demo(opts: DemoOptions) -> int:
             proc.stop()
 
 
+def _routing_summary(workload: list[_Tracked]) -> None:
+    """Where the paid calls went (route, model), what they cost, and what always-gpt-4o would have cost."""
+    from infra.pricing import PriceTable
+
+    prices = PriceTable()
+    paid = [
+        t.response
+        for t in workload
+        if t.response is not None and t.response.status == "ok" and t.response.cache_hit is None
+    ]
+    cached = sum(1 for t in workload if t.response is not None and t.response.cache_hit is not None)
+    groups: Counter[tuple[str, str]] = Counter()
+    costs: dict[tuple[str, str], float] = {}
+    strongest = 0.0
+    for r in paid:
+        key = ((r.routing.route if r.routing else None) or "(model given)", r.model or "-")
+        groups[key] += 1
+        costs[key] = costs.get(key, 0.0) + r.cost_usd
+        strongest += prices.cost("gpt-4o", r.usage.prompt_tokens, r.usage.completion_tokens)
+    rows = [[route, model, n, f"{costs[(route, model)]:.6f}"] for (route, model), n in sorted(groups.items())]
+    print(table(["route", "model", "provider calls", "cost USD"], rows or [["(none)", "-", 0, "0"]]))
+    spent = sum(costs.values())
+    saved = 1 - spent / strongest if strongest else 0.0
+    print(
+        f"cost ${spent:.6f} for {len(paid)} provider calls ({cached} answers from the cache cost nothing); "
+        f"the same calls on gpt-4o would cost ${strongest:.6f} ({saved:.0%} saved by routing, before the cache)"
+    )
+    print()
+
+
 def _summarise(workload: list[_Tracked], reasons: Counter[str], wall_s: float, duplicates: int) -> int:
     rows: list[list[object]] = []
     all_lat: list[float] = []
@@ -244,6 +274,7 @@ def _summarise(workload: list[_Tracked], reasons: Counter[str], wall_s: float, d
     print()
     print(table(["dead-letter reason", "records"], sorted(reasons.items()) or [["(none)", 0]]))
     print()
+    _routing_summary(workload)
     total_dlq = sum(reasons.values())
     print(
         f"sent {totals['sent'] + len(unservable) + len(MALFORMED)} messages ({totals['sent']} valid, "

@@ -3,6 +3,7 @@ deletes) or memory (library mode, evaluation)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -248,6 +249,8 @@ class MemoryCacheStore:
         return "0-0"
 
     async def events(self, after: str, block_ms: int) -> list[CacheEvent]:
+        # one process, one index: nothing to follow; block like XREAD would instead of spinning the loop
+        await asyncio.sleep(block_ms / 1000)
         return []
 
     async def aclose(self) -> None:
