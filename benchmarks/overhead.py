@@ -40,8 +40,9 @@ class OverheadOptions:
     skip_service: bool = False
 
 
-async def _measure(call: Call, n: int, concurrency: int) -> tuple[list[float], float, int]:
-    """Latencies (ms) of ``n`` calls with ``concurrency`` in flight; wall seconds; errors."""
+async def _measure(call: Call, n: int, concurrency: int) -> tuple[list[float], float, int, float]:
+    """Latencies (ms) of ``n`` calls with ``concurrency`` in flight; wall seconds; errors; CPU ms per call of
+    this process (the router's own work plus its HTTP client; the provider runs in another process)."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(n))
@@ -57,9 +58,10 @@ async def _measure(call: Call, n: int, concurrency: int) -> tuple[list[float], f
                 continue
             latencies.append((time.perf_counter() - t0) * 1000)
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, time.perf_counter() - t0, errors
+    cpu_ms = (time.process_time() - cpu0) * 1000 / max(n, 1)
+    return latencies, time.perf_counter() - t0, errors, cpu_ms
 
 
 def _messages(i: int) -> list[dict[str, str]]:
@@ -110,8 +112,12 @@ backends:
 async def _litellm(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the price map
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import logging
+
     import litellm
 
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     litellm.suppress_debug_info = True
     litellm.telemetry = False
     router = litellm.Router(
@@ -151,16 +157,17 @@ async def _library(opts: OverheadOptions, url: str) -> dict[str, Any]:
         try:
             await _measure(call, opts.warmup, 8)
             for c in opts.concurrency:
-                lat, wall, errors = await _measure(call, max(opts.requests, 4 * c), c)
+                lat, wall, errors, cpu_ms = await _measure(call, max(opts.requests, 4 * c), c)
                 out.setdefault(name, {})[str(c)] = {
                     "p50_ms": percentile(lat, 50),
                     "p99_ms": percentile(lat, 99),
                     "throughput_rps": len(lat) / wall,
                     "errors": errors,
+                    "cpu_ms_per_request": cpu_ms,
                 }
                 print(
                     f"[bench] {name:8s} c={c:3d}: p50 {percentile(lat, 50):7.2f} ms  p99 {percentile(lat, 99):7.2f} ms"
-                    f"  {len(lat) / wall:7.0f} req/s  errors {errors}",
+                    f"  {len(lat) / wall:7.0f} req/s  cpu {cpu_ms:.2f} ms/req  errors {errors}",
                     flush=True,
                 )
         finally:
@@ -261,12 +268,14 @@ async def run(opts: OverheadOptions) -> dict[str, Any]:
                 entry[f"{name}_p50_ms"] = m["p50_ms"]
                 entry[f"{name}_p99_ms"] = m["p99_ms"]
                 entry[f"{name}_rps"] = m["throughput_rps"]
+                entry[f"{name}_cpu_ms_per_request"] = m["cpu_ms_per_request"]
                 if c in direct:
                     entry[f"{name}_added_p50_ms"] = m["p50_ms"] - direct[c]["p50_ms"]
                     entry[f"{name}_added_p99_ms"] = m["p99_ms"] - direct[c]["p99_ms"]
         if "ours_p99_ms" in entry and "litellm_p99_ms" in entry:
             entry["litellm_over_ours_p99"] = entry["litellm_p99_ms"] / entry["ours_p99_ms"]
             entry["ours_over_litellm_rps"] = entry["ours_rps"] / entry["litellm_rps"]
+            entry["litellm_over_ours_cpu"] = entry["litellm_cpu_ms_per_request"] / entry["ours_cpu_ms_per_request"]
         results[c] = entry
         rows.append(
             [
@@ -277,6 +286,9 @@ async def run(opts: OverheadOptions) -> dict[str, Any]:
                 f"{entry.get('litellm_over_ours_p99', float('nan')):.2f}",
                 round(entry.get("ours_rps", float("nan"))),
                 round(entry.get("litellm_rps", float("nan"))),
+                f"{direct.get(c, {}).get('cpu_ms_per_request', float('nan')):.2f}",
+                f"{entry.get('ours_cpu_ms_per_request', float('nan')):.2f}",
+                f"{entry.get('litellm_cpu_ms_per_request', float('nan')):.2f}",
             ]
         )
     if not opts.skip_service:
@@ -295,7 +307,18 @@ async def run(opts: OverheadOptions) -> dict[str, Any]:
     print()
     print(
         table(
-            ["concurrency", "direct p99", "ours p99", "litellm p99", "litellm/ours p99", "ours req/s", "litellm req/s"],
+            [
+                "concurrency",
+                "direct p99",
+                "ours p99",
+                "litellm p99",
+                "litellm/ours p99",
+                "ours req/s",
+                "litellm req/s",
+                "direct cpu ms",
+                "ours cpu ms",
+                "litellm cpu ms",
+            ],
             rows,
         )
     )

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from infra.idempotency import RedisIdempotencyStore
+from infra.rate_limits import LimitUse, RedisRateLimiter
 from schemas.config import RedisSettings
 from schemas.events import ChatMessage, ChatRequest
 from tests.integration.conftest import RouterEnv
@@ -54,3 +55,18 @@ async def test_duplicate_request_is_answered_from_redis_without_a_second_provide
         again = await gather_responses([await client2.submit(req)], 60, router_env.workers)
     assert again[0] == first
     assert router_env.fake.stats(router_env.backend)["calls"] == 1
+
+
+async def test_redis_rate_limit_is_atomic_across_connections(redis_url: str) -> None:
+    settings = RedisSettings(url=redis_url, key_prefix=f"it-rl-{uuid.uuid4().hex[:8]}:")
+    limiters = [RedisRateLimiter(settings) for _ in range(4)]  # four "workers", four connections
+    try:
+        uses = [LimitUse("backend:x:rpm", 25, 1), LimitUse("backend:x:tpm", 10_000, 100)]
+        results = await asyncio.gather(*(limiters[i % 4].acquire(uses) for i in range(100)))
+        granted = [r for r in results if r.ok]
+        assert len(granted) == 25
+        assert all(0 < r.retry_after_s <= 60 and r.blocked_by == "backend:x:rpm" for r in results if not r.ok)
+        assert all(lim.degraded.count == 0 for lim in limiters)
+    finally:
+        for lim in limiters:
+            await lim.aclose()
