@@ -94,8 +94,14 @@ class RouteMatcher:
 class ExemplarIndex:
     """Embeddings of each route's example prompts; scores a prompt against every route at once."""
 
-    def __init__(self, routes: list[RouteConfig], embed_many: Callable[[list[str]], Any]) -> None:
+    def __init__(
+        self,
+        routes: list[RouteConfig],
+        embed_many: Callable[[list[str]], Any],
+        embed_one: Callable[[str], Any] | None = None,
+    ) -> None:
         self._embed_many = embed_many
+        self._embed_one = embed_one  # batched and remembered (the cache lookup embedded the same prompt)
         self._routes = [r.name for r in routes if r.match.exemplars]
         self._owner: list[int] = []
         self._texts: list[str] = []
@@ -118,7 +124,10 @@ class ExemplarIndex:
         if self.empty:
             return {}
         matrix = await self._ensure()
-        query = np.asarray(await self._embed_many([prompt]), dtype=np.float32)[0]
+        if self._embed_one is not None:
+            query = np.asarray(await self._embed_one(prompt), dtype=np.float32).reshape(-1)
+        else:
+            query = np.asarray(await self._embed_many([prompt]), dtype=np.float32)[0]
         sims = matrix @ query
         best: dict[str, float] = {}
         for owner, sim in zip(self._owner, sims.tolist(), strict=True):

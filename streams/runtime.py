@@ -145,7 +145,7 @@ class RouterRuntime:
         if self._route_embedder is not None:
             same = embedder is not None and self._route_embedder is self._embedder
             route_embedder = embedder if same and embedder is not None else BatchingEmbedder(self._route_embedder)
-            exemplars = ExemplarIndex(cfg.routes, route_embedder.embed_many)
+            exemplars = ExemplarIndex(cfg.routes, route_embedder.embed_many, route_embedder.embed_one)
         self.board = board
         self.router = router = ModelRouter(cfg, health=board, exemplars=exemplars)
         self.processor = processor = RequestProcessor(

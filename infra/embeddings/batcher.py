@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,12 +29,28 @@ class BatchingEmbedder:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self.batches = 0
         self.texts = 0
+        self.reused = 0
+        # the same prompt is often embedded twice per request (cache lookup, then route exemplars): keep a few
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_max = 512
 
     @property
     def dim(self) -> int:
         return int(self.embedder.dim)
 
     async def embed_one(self, text: str) -> np.ndarray:
+        hit = self._recent.get(text)
+        if hit is not None:
+            self._recent.move_to_end(text)
+            self.reused += 1
+            return hit
+        vector = await self._embed_one(text)
+        self._recent[text] = vector
+        if len(self._recent) > self._recent_max:
+            self._recent.popitem(last=False)
+        return vector
+
+    async def _embed_one(self, text: str) -> np.ndarray:
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._task = asyncio.create_task(self._run(), name="embed-batcher")
