@@ -418,29 +418,23 @@ class RequestProcessor:
                 exhausted_code,
             )
         state.rounds += 1
-        if not retry_afters and limited:  # nothing was called: every candidate is at a rate limit
-            delay = min(max(min(limited), _MIN_WAIT_S), self._settings.max_delay_s)
-            failures.append(
-                FailureEvent(
-                    request_id=request.request_id,
-                    tenant=request.tenant,
-                    stage="route",
-                    code="rate_limited_wait",
-                    message=f"every candidate is at a rate limit; waiting {delay:.2f}s",
-                    retriable=True,
+        if not retry_afters:  # nothing was called: every candidate is rate limited or its circuit is open
+            if limited:
+                code, waits, what = "rate_limited_wait", limited, "every candidate is at a rate limit"
+            else:
+                waits = [self._health.available_in(c.backend) for c in candidates] if self._health else [0.0]
+                code, what = (
+                    "all_backends_open",
+                    f"every candidate ({', '.join(c.backend for c in candidates)}) is open",
                 )
-            )
-        elif not retry_afters:  # nothing was called: every candidate's circuit is open
-            waits = [self._health.available_in(c.backend) for c in candidates] if self._health else [0.0]
             delay = min(max(min(waits), _MIN_WAIT_S), self._settings.max_delay_s)
             failures.append(
                 FailureEvent(
                     request_id=request.request_id,
                     tenant=request.tenant,
                     stage="route",
-                    code="all_backends_open",
-                    message=f"every candidate ({', '.join(c.backend for c in candidates)}) is open; "
-                    f"waiting {delay:.2f}s",
+                    code=code,
+                    message=f"{what}; waiting {delay:.2f}s",
                     retriable=True,
                 )
             )
