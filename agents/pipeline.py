@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from agents.admission import serve_round
 from agents.processor import Outcome, RequestProcessor, RetryPlan
-from agents.scheduler import Ticket
-from agents.slot_gate import QueueDeadlineExpired, SlotGate
+from agents.slot_gate import SlotGate
 from agents.token_estimate import cost_units
 from infra.idempotency import IdempotencyStore
 from schemas.errors import MessageError
@@ -173,24 +173,17 @@ class Pipeline:
         if cached is not None:
             await self._publish(raw, request, cached, reply_topic, headers, key)
             return
-        ticket = Ticket(
-            request.priority,
-            request.tenant,
+        outcome, expired_in_queue = await serve_round(
+            self._gate,
+            self._processor,
+            request,
             arrival=self._gate.clock() - queued_ms / 1000,
             cost=cost_units(request, self._cost_unit),
+            state=state,
+            lookup=lookup,
         )
-        try:
-            asked = self._gate.clock()
-            async with self._gate.slot(ticket, timeout_s=self._processor.time_left(request)):
-                got = self._gate.clock()
-                queued_ms = max((got - ticket.arrival) * 1000, 0.0)  # produced -> provider slot
-                outcome = await self._processor.process(request, state=state, queued_ms=queued_ms, cache_lookup=lookup)
-            if outcome.response is not None and outcome.response.latency is not None:
-                outcome.response.latency.slot_wait_ms = (got - asked) * 1000
-        except QueueDeadlineExpired as exc:
+        if expired_in_queue:
             self.stats.expired += 1
-            waited_ms = queued_ms + exc.waited_s * 1000
-            outcome = self._processor.expired(request, state, queued_ms=waited_ms, why=exc.message)
         if outcome.retry is not None:
             await self._schedule_retry(raw, request, outcome.retry, outcome.failures)
             return

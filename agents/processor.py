@@ -274,17 +274,19 @@ class RequestProcessor:
         if not self._limits.enabled:
             return []
         backend = self._pool.config(candidate.backend)
-        tokens = estimate_request_tokens(request)
-        uses: list[LimitUse] = []
-        if backend.rpm:
-            uses.append(LimitUse(f"backend:{backend.name}:rpm", backend.rpm, 1))
-        if backend.tpm:
-            uses.append(LimitUse(f"backend:{backend.name}:tpm", backend.tpm, tokens))
         tenant = self._limits.tenants.get(request.tenant, self._limits.default_tenant)
-        if tenant is not None and tenant.rpm:
-            uses.append(LimitUse(f"tenant:{request.tenant}:rpm", tenant.rpm, 1))
-        if tenant is not None and tenant.tpm:
-            uses.append(LimitUse(f"tenant:{request.tenant}:tpm", tenant.tpm, tokens))
+        limits = [
+            (f"backend:{backend.name}", backend.rpm, backend.tpm),
+            (f"tenant:{request.tenant}", tenant.rpm if tenant else None, tenant.tpm if tenant else None),
+        ]
+        uses: list[LimitUse] = []
+        tokens: int | None = None  # estimated only when a token limit applies (this runs per candidate)
+        for key, rpm, tpm in limits:
+            if rpm:
+                uses.append(LimitUse(f"{key}:rpm", rpm, 1))
+            if tpm:
+                tokens = estimate_request_tokens(request) if tokens is None else tokens
+                uses.append(LimitUse(f"{key}:tpm", tpm, tokens))
         return uses
 
     async def _correct_tokens(self, uses: list[LimitUse], request: ChatRequest, result: ProviderResult) -> None:

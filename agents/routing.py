@@ -258,7 +258,7 @@ class ModelRouter:
                     if why != "matches everything"
                     else (f"closest exemplars ({scores[route.name]:.2f})")
                 )
-            return self._order(route, request, why)
+            return self._order(route, request, why, tokens)
         hint = request.model if request.model not in (None, "auto") else None
         model = self._config.model_aliases.get(hint, hint) if hint else self._config.default_model
         return self._direct(model, f"no route matched: {'alias ' + repr(hint) if hint else 'default model'}")
@@ -272,13 +272,14 @@ class ModelRouter:
         ]
         return max(ranked)[1] if ranked else None
 
-    def _order(self, route: RouteConfig, request: ChatRequest, why: str) -> RoutePlan:
+    def _order(self, route: RouteConfig, request: ChatRequest, why: str, tokens: int | None = None) -> RoutePlan:
         found: list[Candidate] = []
         for target in route.targets:
             for c in self._servers(target.model, target.backend, target.weight):
                 if all((c.backend, c.model) != (f.backend, f.model) for f in found):
                     found.append(c)
-        context = _Context(self, request, estimate_prompt_tokens(request), self._rng)
+        prompt_tokens = estimate_prompt_tokens(request) if tokens is None else tokens
+        context = _Context(self, request, prompt_tokens, self._rng)
         ordered = self.strategies.get(route.strategy).order(found, context)
         decision = RoutingDecision(route=route.name, strategy=route.strategy, reason=why)
         return RoutePlan(ordered, decision)

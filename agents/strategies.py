@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Protocol
@@ -56,13 +55,6 @@ class RoutingContext(Protocol):
 
 class Strategy(Protocol):
     def order(self, candidates: list[Candidate], context: RoutingContext) -> list[Candidate]: ...
-
-
-def _stable(key: Callable[[Candidate], float]) -> Callable[[list[Candidate], RoutingContext], list[Candidate]]:
-    def order(candidates: list[Candidate], context: RoutingContext) -> list[Candidate]:
-        return sorted(candidates, key=key)  # sorted() is stable: config order breaks ties
-
-    return order
 
 
 class PriorityFailover:

@@ -15,9 +15,8 @@ import asyncio
 import os
 from typing import Any, Self
 
+from agents.admission import serve_round
 from agents.processor import Outcome
-from agents.scheduler import Ticket
-from agents.slot_gate import QueueDeadlineExpired
 from agents.token_estimate import cost_units
 from infra.config_loader import load_config
 from schemas.config import RouterConfig
@@ -90,13 +89,9 @@ class Router:
         state = None
         cost = cost_units(request, self.config.worker.scheduler.cost_unit)
         while True:
-            ticket = Ticket(request.priority, request.tenant, arrival=arrival, cost=cost)
-            try:
-                async with gate.slot(ticket, timeout_s=processor.time_left(request)):
-                    queued_ms = (gate.clock() - arrival) * 1000
-                    outcome = await processor.process(request, state=state, queued_ms=queued_ms, cache_lookup=lookup)
-            except QueueDeadlineExpired as exc:
-                return self._finish(processor.expired(request, state, queued_ms=exc.waited_s * 1000, why=exc.message))
+            outcome, _ = await serve_round(
+                gate, processor, request, arrival=arrival, cost=cost, state=state, lookup=lookup
+            )
             if outcome.retry is None:
                 return self._finish(outcome)
             state = outcome.retry.state
