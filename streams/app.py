@@ -7,9 +7,11 @@ import logging
 from typing import Any
 
 import faust
+from faust.types import TransportT
 
 from agents.router_agent import register_retry_agents, register_router_agents
 from schemas.config import RouterConfig
+from streams.kafka_transport import DEFAULT_FETCH_MAX_WAIT_MS, RouterTransport
 from streams.publishers import FaustPublisher
 from streams.runtime import RouterRuntime
 from streams.topics import TopicNames
@@ -27,6 +29,11 @@ class RouterApp(faust.App):
     """A Faust app that owns the router runtime and closes it on shutdown."""
 
     runtime: RouterRuntime
+    #: broker-side fetch wait for the consumer (Faust alone hard-codes 1500 ms); see ``kafka_transport``
+    fetch_max_wait_ms: int = DEFAULT_FETCH_MAX_WAIT_MS
+
+    def _new_transport(self) -> TransportT:
+        return RouterTransport(self.conf.broker_consumer, self)
 
     async def on_stop(self) -> None:
         await super().on_stop()
@@ -59,6 +66,7 @@ def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
     loop = overrides.pop("loop", None)
     settings.update(overrides)
     app = RouterApp(k.consumer_group, loop=loop, **settings)
+    app.fetch_max_wait_ms = k.fetch_max_wait_ms
     app.runtime = RouterRuntime(config, FaustPublisher(app))
     topics = TopicNames(k.topic_prefix)
     register_router_agents(app, topics, app.runtime.pipeline, concurrency=config.worker.concurrency_per_class)
@@ -72,33 +80,9 @@ def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
     async def report_backpressure() -> None:
         await watch_backpressure(app)
 
-    async def tune_fetcher() -> None:
-        await tune_fetch_wait(app, k.fetch_max_wait_ms)
-
     app.task(background)
     app.task(report_backpressure)
-    app.task(tune_fetcher)
     return app
-
-
-async def tune_fetch_wait(app: faust.App, wait_ms: int, timeout_s: float = 120.0) -> bool:
-    """Set the broker-side fetch wait of Faust's aiokafka consumer (Faust hard-codes 1500 ms).
-
-    A fetch request in flight does not include a partition whose records are still buffered client-side; a
-    record arriving there waits until that request returns, i.e. up to this long. Faust offers no setting, so
-    the value is set on aiokafka's fetcher once the consumer exists."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        thread = getattr(getattr(app, "_consumer", None), "_thread", None)
-        fetcher = getattr(getattr(thread, "_consumer", None), "_fetcher", None)
-        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
-            fetcher._fetch_max_wait_ms = wait_ms
-            log.info("kafka fetch wait set to %d ms", wait_ms)
-            return True
-        await asyncio.sleep(0.2)
-    log.warning("could not tune the kafka fetch wait (faust/aiokafka internals changed?)")
-    return False
 
 
 def paused_partitions(app: faust.App) -> list[tuple[str, int]]:
