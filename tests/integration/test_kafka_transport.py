@@ -41,9 +41,7 @@ async def test_a_commit_for_revoked_partitions_is_skipped_and_owned_ones_still_c
     topic = f"it-commit-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=f"{topic}-g", enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=f"{topic}-g", enable_auto_commit=False)
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
         await consumer.start()
@@ -71,9 +69,8 @@ async def test_the_consumer_uses_our_fetch_wait(kafka_bootstrap: str) -> None:
     from streams.app import create_app
 
     config = load_config(None)
-    config = config.model_copy(
-        update={"kafka": config.kafka.model_copy(update={"bootstrap_servers": kafka_bootstrap, "fetch_max_wait_ms": 37})}
-    )
+    kafka = config.kafka.model_copy(update={"bootstrap_servers": kafka_bootstrap, "fetch_max_wait_ms": 37})
+    config = config.model_copy(update={"kafka": kafka})
     app = create_app(config)
     try:
         consumer = app.consumer
