@@ -3,6 +3,7 @@ failover, then either a terminal outcome or a plan to retry later (durably, via 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from agents.retry_policy import RetryPolicy
 from agents.routing import Candidate, ModelRouter
 from agents.token_estimate import estimate_request_tokens
 from infra.cache.semantic_cache import CacheLookup, SemanticCache
+from infra.leases import ConcurrencyLeases, Lease
 from infra.providers.pool import BackendPool
 from infra.rate_limits import LimitUse, RateLimiter
 from schemas.config import LimitSettings, RetrySettings
@@ -28,6 +30,7 @@ from schemas.events import (
     ErrorInfo,
     FailureEvent,
     Latency,
+    Priority,
     RetryState,
     utcnow,
 )
@@ -37,6 +40,10 @@ __all__ = ["Outcome", "RequestProcessor", "RetryPlan"]
 
 log = logging.getLogger(__name__)
 _MIN_WAIT_S = 0.2  # when every candidate is open: the shortest wait before looking again
+_FIRST_PAUSE_S = 0.005  # polling for a free concurrency slot starts here and doubles up to the class's ceiling:
+# a higher class looks more often, so when the cap is shared by many workers it tends to win the freed slot
+_MAX_PAUSE_S = {Priority.CRITICAL: 0.01, Priority.HIGH: 0.02, Priority.NORMAL: 0.05, Priority.BATCH: 0.1}
+_SATURATED_WAIT_S = 1.0  # after limits.concurrency_wait_s at the cap: the delay-topic wait before looking again
 
 
 @dataclass
@@ -57,6 +64,17 @@ class Outcome:
     retry: RetryPlan | None = None
 
 
+@dataclass
+class _Admitted:
+    """What admission said about one candidate: go ahead (holding ``lease``, counted in ``uses``) or not."""
+
+    lease: Lease | None = None
+    uses: list[LimitUse] = field(default_factory=list)
+    refused: str | None = None
+    at_cap: bool = False
+    retry_after_s: float | None = None
+
+
 class RequestProcessor:
     """Transport-agnostic engine shared by the Kafka service and library mode."""
 
@@ -73,9 +91,11 @@ class RequestProcessor:
         cache: SemanticCache | None = None,
         limiter: RateLimiter | None = None,
         limits: LimitSettings | None = None,
+        leases: ConcurrencyLeases | None = None,
     ) -> None:
         self._pool = pool
         self._limiter = limiter
+        self._leases = leases
         self._limits = limits or LimitSettings()
         self.cache = cache
         self._router = router
@@ -222,53 +242,95 @@ class RequestProcessor:
         retry_afters: list[float | None] = []
         limited: list[float] = []
         provider_ms = 0.0
-        for candidate in candidates:
-            if len(state.attempts) >= self._settings.max_attempts:
-                break
-            name = f"{candidate.backend}/{candidate.model}"
-            if not self._allowed(candidate.backend):
-                decision.skipped[name] = "circuit open"
-                continue
-            uses = self._limit_uses(request, candidate)
-            if uses and self._limiter is not None:
-                admission = await self._limiter.acquire(uses)
-                if not admission.ok:
-                    decision.skipped[name] = (
-                        f"rate limit {admission.blocked_by}: next room in {admission.retry_after_s:.1f}s"
-                    )
-                    limited.append(admission.retry_after_s)
+        waited_s, pause = 0.0, _FIRST_PAUSE_S
+        while True:
+            called_before, busy = len(state.attempts), False
+            limited.clear()
+            for candidate in candidates:
+                if len(state.attempts) >= self._settings.max_attempts:
+                    break
+                name = f"{candidate.backend}/{candidate.model}"
+                if not self._allowed(candidate.backend):
+                    decision.skipped[name] = "circuit open"
                     continue
-            outcome, elapsed, result = await self._attempt(request, candidate, state, failures, retry_afters)
-            provider_ms += elapsed
-            if result is not None:
-                decision.skipped.pop(name, None)
-                await self._correct_tokens(uses, request, result)
-                outcome_ok = self._success(request, result, state, queued_ms, provider_ms, started)
-                outcome_ok.failures = failures
-                assert outcome_ok.response is not None
-                outcome_ok.response.routing = decision
-                outcome_ok.response.cost_usd = self._router.prices.cost(
-                    result.model or candidate.model, result.usage.prompt_tokens, result.usage.completion_tokens
-                )
-                if self.cache is not None and cache_lookup is not None and outcome_ok.response is not None:
-                    await self.cache.store_response(cache_lookup, request, outcome_ok.response)
-                return outcome_ok
-            if outcome == "rejected":
-                last = state.attempts[-1]
-                return self._fail(
-                    request,
-                    state,
-                    stage="provider",
-                    code=last.error_code or "provider_rejected",
-                    message=failures[-1].message,
-                    reason=DeadLetterReason.PROVIDER_REJECTED,
-                    queued_ms=queued_ms,
-                    started=started,
-                    failures=failures,
-                )
-        return self._plan_retry(request, state, candidates, failures, retry_afters, queued_ms, started, limited)
+                admitted = await self._admit(request, candidate)
+                if admitted.refused is not None:
+                    decision.skipped[name] = admitted.refused
+                    busy = busy or admitted.at_cap
+                    if admitted.retry_after_s is not None:
+                        limited.append(admitted.retry_after_s)
+                    continue
+                try:
+                    outcome, elapsed, result = await self._attempt(request, candidate, state, failures, retry_afters)
+                finally:
+                    if admitted.lease is not None and self._leases is not None:
+                        await self._leases.release(admitted.lease)
+                provider_ms += elapsed
+                if result is not None:
+                    decision.skipped.pop(name, None)
+                    await self._correct_tokens(admitted.uses, request, result)
+                    outcome_ok = self._success(request, result, state, queued_ms, provider_ms, started)
+                    outcome_ok.failures = failures
+                    assert outcome_ok.response is not None
+                    outcome_ok.response.routing = decision
+                    outcome_ok.response.latency.capacity_wait_ms = waited_s * 1000
+                    outcome_ok.response.cost_usd = self._router.prices.cost(
+                        result.model or candidate.model, result.usage.prompt_tokens, result.usage.completion_tokens
+                    )
+                    if self.cache is not None and cache_lookup is not None and outcome_ok.response is not None:
+                        await self.cache.store_response(cache_lookup, request, outcome_ok.response)
+                    return outcome_ok
+                if outcome == "rejected":
+                    last = state.attempts[-1]
+                    return self._fail(
+                        request,
+                        state,
+                        stage="provider",
+                        code=last.error_code or "provider_rejected",
+                        message=failures[-1].message,
+                        reason=DeadLetterReason.PROVIDER_REJECTED,
+                        queued_ms=queued_ms,
+                        started=started,
+                        failures=failures,
+                    )
+            nothing_called = len(state.attempts) == called_before
+            if not (busy and nothing_called and self._may_wait_for_capacity(request, waited_s, pause)):
+                break
+            # every candidate we could call is at its concurrency cap: a slot frees within one call's time
+            await asyncio.sleep(pause)
+            waited_s += pause
+            pause = min(pause * 2, _MAX_PAUSE_S[request.priority])
+        saturated = busy and not retry_afters and not limited
+        return self._plan_retry(
+            request, state, candidates, failures, retry_afters, queued_ms, started, limited, saturated=saturated
+        )
 
-    # --- rate limits ---------------------------------------------------------------------------------------
+    # --- admission: concurrency caps and rate limits -----------------------------------------------------
+    async def _admit(self, request: ChatRequest, candidate: Candidate) -> _Admitted:
+        """Take a concurrency lease, then count the rate limits. The lease comes first because it is cheap to
+        give back; a counted limit is not."""
+        lease: Lease | None = None
+        if self._leases is not None:
+            cap = self._pool.config(candidate.backend).max_concurrency
+            lease = await self._leases.try_acquire(f"backend:{candidate.backend}", cap)
+            if lease is None:
+                return _Admitted(refused=f"at its concurrency cap ({cap} calls in flight)", at_cap=True)
+        uses = self._limit_uses(request, candidate)
+        if uses and self._limiter is not None:
+            admission = await self._limiter.acquire(uses)
+            if not admission.ok:
+                if lease is not None and self._leases is not None:
+                    await self._leases.release(lease)
+                return _Admitted(
+                    refused=f"rate limit {admission.blocked_by}: next room in {admission.retry_after_s:.1f}s",
+                    retry_after_s=admission.retry_after_s,
+                )
+        return _Admitted(lease=lease, uses=uses)
+
+    def _may_wait_for_capacity(self, request: ChatRequest, waited_s: float, pause: float) -> bool:
+        left = self._time_left(request)
+        return waited_s + pause <= self._limits.concurrency_wait_s and (left is None or left > pause)
+
     def _limit_uses(self, request: ChatRequest, candidate: Candidate) -> list[LimitUse]:
         """The limits one call of ``request`` on ``candidate`` counts against (backend and tenant)."""
         if not self._limits.enabled:
@@ -393,6 +455,8 @@ class RequestProcessor:
         queued_ms: float,
         started: float,
         limited: list[float] | None = None,
+        *,
+        saturated: bool = False,
     ) -> Outcome:
         last = state.last_error
 
@@ -421,7 +485,10 @@ class RequestProcessor:
             )
         state.rounds += 1
         if not retry_afters:  # nothing was called: every candidate is rate limited or its circuit is open
-            if limited:
+            if saturated:
+                code, waits = "saturated_wait", [_SATURATED_WAIT_S]
+                what = f"every candidate stayed at its concurrency cap for {self._limits.concurrency_wait_s:.0f}s"
+            elif limited:
                 code, waits, what = "rate_limited_wait", limited, "every candidate is at a rate limit"
             else:
                 waits = [self._health.available_in(c.backend) for c in candidates] if self._health else [0.0]

@@ -90,7 +90,13 @@ class RouterMetrics:
             buckets=_WAIT_BUCKETS,
             registry=self.registry,
         )
-
+        self.capacity_wait = Histogram(
+            "llm_router_capacity_wait_seconds",
+            "time a call waited for a backend's concurrency cap (shared by all workers) to free a slot",
+            ["priority", "model"],
+            buckets=_WAIT_BUCKETS,
+            registry=self.registry,
+        )
         self.gc_pause = Histogram(
             "llm_router_gc_pause_seconds",
             "garbage-collector pauses of the worker process (they stall the event loop)",
@@ -144,6 +150,7 @@ class RouterMetrics:
         cache = response.cache_hit or "miss"
         self.responses.labels(response.tenant, model, response.status, cache).inc()
         if response.status == "ok" and response.cache_hit is None:
+            self.capacity_wait.labels(response.priority.value, model).observe(response.latency.capacity_wait_ms / 1000)
             self.cost.labels(response.tenant, model).inc(response.cost_usd)
             self.tokens.labels(response.tenant, model, "prompt").inc(response.usage.prompt_tokens)
             self.tokens.labels(response.tenant, model, "completion").inc(response.usage.completion_tokens)

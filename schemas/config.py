@@ -325,6 +325,16 @@ class LimitSettings(_Strict):
     enabled: bool = True
     tenants: dict[str, RateLimit] = Field(default_factory=dict)
     default_tenant: RateLimit | None = Field(default=None, description="for tenants not listed")
+    cluster_concurrency: bool = Field(
+        default=True,
+        description="hold each backend's max_concurrency across all workers (Redis leases); off: per worker only",
+    )
+    concurrency_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="how long a call waits in the worker for a free slot when every candidate is at its cap,"
+        " before it waits in a delay topic instead",
+    )
 
 
 class RoutingSettings(_Strict):

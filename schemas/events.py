@@ -159,6 +159,9 @@ class Latency(BaseModel):
 
     queue_ms: float = Field(default=0.0, description="produced -> provider slot (Kafka backlog + scheduler)")
     slot_wait_ms: float = Field(default=0.0, description="the part of queue_ms spent waiting for a slot")
+    capacity_wait_ms: float = Field(
+        default=0.0, description="waiting for a backend's concurrency cap (shared by all workers) to free a call"
+    )
     cache_ms: float = 0.0
     provider_ms: float = 0.0
     total_ms: float = 0.0

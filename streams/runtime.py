@@ -20,6 +20,7 @@ from infra.cache.store import CacheStore, MemoryCacheStore, RedisCacheStore
 from infra.circuit_store import CircuitStore, NullCircuitStore, RedisCircuitStore
 from infra.embeddings import BatchingEmbedder, create_embedder
 from infra.idempotency import IdempotencyStore, NullIdempotencyStore, RedisIdempotencyStore
+from infra.leases import ConcurrencyLeases, LocalLeases, RedisLeases
 from infra.metrics import RouterMetrics, serve_metrics
 from infra.providers.pool import BackendPool
 from infra.rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
@@ -69,6 +70,7 @@ class RouterRuntime:
         self.processor: RequestProcessor | None = None
         self.router: ModelRouter | None = None
         self.limiter: RateLimiter | None = None
+        self.leases: ConcurrencyLeases | None = None
         self.board: HealthBoard | None = None
 
     async def start(self) -> None:
@@ -141,6 +143,10 @@ class RouterRuntime:
         )
         self.metrics.sources.gate = self.gate
         self.limiter = RedisRateLimiter(cfg.redis) if redis_on else LocalRateLimiter()
+        # a lease outlives any call (provider timeout) so a worker dying mid-call frees it soon after
+        lease_ttl_s = max(b.timeout_s for b in cfg.backends) + 10.0
+        cluster_caps = redis_on and cfg.limits.cluster_concurrency
+        self.leases = RedisLeases(cfg.redis, lease_ttl_s) if cluster_caps else LocalLeases()
         exemplars = None
         if self._route_embedder is not None:
             same = embedder is not None and self._route_embedder is self._embedder
@@ -158,6 +164,7 @@ class RouterRuntime:
             cache=self.cache,
             limiter=self.limiter,
             limits=cfg.limits,
+            leases=self.leases,
         )
         self._pipeline = Pipeline(
             processor,
@@ -185,3 +192,5 @@ class RouterRuntime:
             await self.circuits.aclose()
         if self.limiter is not None:
             await self.limiter.aclose()
+        if self.leases is not None:
+            await self.leases.aclose()

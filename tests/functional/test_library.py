@@ -91,3 +91,32 @@ async def test_tenant_limit_and_metrics(fake_server: FakeProviderServer) -> None
         text = "\n".join(f"{s.name}{s.labels} {s.value}" for m in router.metrics.registry.collect() for s in m.samples)
     assert ok.status == "ok" and other.status == "ok"
     assert "llm_router_cost_usd_total{'tenant': 'small', 'model': 'gpt-4o-mini'}" in text
+
+
+async def test_a_backend_at_its_concurrency_cap_makes_calls_wait_not_pile_up(fake_server: FakeProviderServer) -> None:
+    cfg = _config(fake_server, limits={"concurrency_wait_s": 5})
+    cfg.backends[0].models, cfg.backends[0].max_concurrency = ["gpt-4o"], 1  # only p serves gpt-4o, one at a time
+    cfg.backends[1].models, cfg.backends[1].max_concurrency = ["gpt-4o-mini"], 3
+    await set_faults(fake_server, "p", latency_ms=100, latency_dist="fixed")
+    async with Router(cfg) as router:  # 4 slots in this worker, but p takes one call at a time
+        answers = await asyncio.gather(*(router.complete(_req(f"c{i}", model="gpt-4o")) for i in range(4)))
+        assert [r.status for r in answers] == ["ok"] * 4
+        assert (await stats(fake_server, "p"))["max_in_flight"] == 1
+        waits = sorted(r.latency.capacity_wait_ms for r in answers)
+        assert waits[0] == 0 and waits[-1] >= 250  # the 4th call waited for three calls of 100 ms
+        samples = {
+            (s.name, s.labels.get("model")): s.value
+            for m in router.metrics.registry.collect()
+            for s in m.samples
+            if s.name.startswith("llm_router_capacity_wait_seconds")
+        }
+        assert samples[("llm_router_capacity_wait_seconds_count", "gpt-4o")] == 4
+        assert samples[("llm_router_capacity_wait_seconds_sum", "gpt-4o")] == pytest.approx(sum(waits) / 1000)
+        # a call that cannot get a slot before its deadline is answered as expired, never sent
+        await set_faults(fake_server, "p", latency_ms=1500, latency_dist="fixed")
+        busy = asyncio.create_task(router.complete(_req("long", model="gpt-4o")))
+        await asyncio.sleep(0.2)
+        late = await router.complete(_req("late", model="gpt-4o", deadline=utcnow() + timedelta(seconds=0.5)))
+        assert late.status == "error" and late.error is not None and late.error.code == "deadline_expired"
+        assert (await busy).status == "ok"
+    assert (await stats(fake_server, "p"))["calls"] == 5
