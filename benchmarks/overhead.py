@@ -38,6 +38,34 @@ class OverheadOptions:
     service_rates: tuple[float, ...] = (100.0, 500.0)
     service_s: float = 10.0
     skip_service: bool = False
+    # the same open-loop rate for every system, below all their capacities: p99 then measures added latency,
+    # not how hard a faster system drives the (shared, single-process) fake provider into queueing
+    fixed_rate: float = 100.0
+    fixed_rate_s: float = 10.0
+
+
+async def _measure_rate(call: Call, rate: float, seconds: float) -> tuple[list[float], int]:
+    """Open loop: call ``i`` is due at ``i / rate``; its latency counts from then (no coordinated omission)."""
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(i: int, due: float) -> None:
+        nonlocal errors
+        try:
+            await call(i)
+        except Exception:
+            errors += 1
+            return
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    start = time.perf_counter()
+    tasks = []
+    for i in range(int(rate * seconds)):
+        due = start + i / rate
+        await asyncio.sleep(max(due - time.perf_counter(), 0))
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    return latencies, errors
 
 
 async def _measure(call: Call, n: int, concurrency: int) -> tuple[list[float], float, int, float]:
@@ -170,6 +198,19 @@ async def _library(opts: OverheadOptions, url: str) -> dict[str, Any]:
                     f"  {len(lat) / wall:7.0f} req/s  cpu {cpu_ms:.2f} ms/req  errors {errors}",
                     flush=True,
                 )
+            if opts.fixed_rate:
+                lat, errors = await _measure_rate(call, opts.fixed_rate, opts.fixed_rate_s)
+                out.setdefault(name, {})["fixed_rate"] = {
+                    "rate": opts.fixed_rate,
+                    "p50_ms": percentile(lat, 50),
+                    "p99_ms": percentile(lat, 99),
+                    "errors": errors,
+                }
+                print(
+                    f"[bench] {name:8s} {opts.fixed_rate:.0f} req/s open loop: p50 {percentile(lat, 50):7.2f} ms"
+                    f"  p99 {percentile(lat, 99):7.2f} ms  errors {errors}",
+                    flush=True,
+                )
         finally:
             await close()
     return out
@@ -239,7 +280,7 @@ def _plot(results: dict[str, Any], path: Any) -> None:
     for name in ("direct", "ours", "litellm"):
         if name not in results["library"]:
             continue
-        levels = sorted(results["library"][name], key=int)
+        levels = sorted((c for c in results["library"][name] if c.isdigit()), key=int)
         xs = [int(c) for c in levels]
         axes[0].plot(xs, [results["library"][name][c]["p99_ms"] for c in levels], marker="o", label=name)
         axes[1].plot(xs, [results["library"][name][c]["throughput_rps"] for c in levels], marker="o", label=name)
@@ -297,6 +338,12 @@ async def run(opts: OverheadOptions) -> dict[str, Any]:
                 f"{entry.get('litellm_cpu_ms_per_request', float('nan')):.2f}",
             ]
         )
+    fixed = {name: library[name]["fixed_rate"] for name in SYSTEMS if "fixed_rate" in library.get(name, {})}
+    if fixed:
+        results["fixed_rate"] = fixed
+        if "ours" in fixed and "litellm" in fixed:
+            results["fixed_rate"]["litellm_over_ours_p99"] = fixed["litellm"]["p99_ms"] / fixed["ours"]["p99_ms"]
+            results["fixed_rate"]["litellm_over_ours_p50"] = fixed["litellm"]["p50_ms"] / fixed["ours"]["p50_ms"]
     if not opts.skip_service:
         service = await _service(opts)
         results["service"] = service
@@ -328,6 +375,18 @@ async def run(opts: OverheadOptions) -> dict[str, Any]:
             rows,
         )
     )
+    if fixed:
+        print()
+        print(
+            table(
+                [f"{opts.fixed_rate:.0f} req/s open loop", "p50 ms", "p99 ms", "errors"],
+                [
+                    [n, round(m["p50_ms"], 2), round(m["p99_ms"], 2), m["errors"]]
+                    for n, m in fixed.items()
+                    if isinstance(m, dict)
+                ],
+            )
+        )
     if "service" in results:
         print()
         print(

@@ -272,6 +272,7 @@ def _bench_overhead(args: argparse.Namespace) -> int:
         service_rates=tuple(float(r) for r in args.service_rates.split(",")),
         service_s=args.service_duration,
         skip_service=args.no_service,
+        fixed_rate=args.fixed_rate,
     )
     asyncio.run(run(opts))
     return 0
@@ -475,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     ov.add_argument("--service-rates", default="100,500", help="req/s produced to Kafka")
     ov.add_argument("--service-duration", type=float, default=10.0)
     ov.add_argument("--no-service", action="store_true", help="library mode only")
+    ov.add_argument(
+        "--fixed-rate", type=float, default=100.0, help="also an open-loop run at this req/s per system (0: skip)"
+    )
     co = bench.add_parser("cost", help="the shipped mixed trace: default routing + cache vs always the strongest model")
     co.add_argument("--trace", default=None, help="JSONL trace (default benchmarks/data/cost_trace.jsonl)")
     return parser
