@@ -71,6 +71,7 @@ class RouterRuntime:
         self.router: ModelRouter | None = None
         self.limiter: RateLimiter | None = None
         self.leases: ConcurrencyLeases | None = None
+        self._route_batcher: BatchingEmbedder | None = None  # route exemplars' own batcher, when not the cache's
         self.board: HealthBoard | None = None
 
     async def start(self) -> None:
@@ -150,7 +151,10 @@ class RouterRuntime:
         exemplars = None
         if self._route_embedder is not None:
             same = embedder is not None and self._route_embedder is self._embedder
-            route_embedder = embedder if same and embedder is not None else BatchingEmbedder(self._route_embedder)
+            if same and embedder is not None:
+                route_embedder = embedder  # closed with the cache
+            else:
+                route_embedder = self._route_batcher = BatchingEmbedder(self._route_embedder)
             exemplars = ExemplarIndex(cfg.routes, route_embedder.embed_many, route_embedder.embed_one)
         self.board = board
         self.router = router = ModelRouter(cfg, health=board, exemplars=exemplars)
@@ -194,3 +198,5 @@ class RouterRuntime:
             await self.limiter.aclose()
         if self.leases is not None:
             await self.leases.aclose()
+        if self._route_batcher is not None:
+            await self._route_batcher.aclose()
