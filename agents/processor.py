@@ -300,9 +300,9 @@ class RequestProcessor:
             await asyncio.sleep(pause)
             waited_s += pause
             pause = min(pause * 2, _MAX_PAUSE_S[request.priority])
-        saturated = busy and not retry_afters and not limited
+        saturated_for_s = waited_s if busy and not retry_afters and not limited else None
         return self._plan_retry(
-            request, state, candidates, failures, retry_afters, queued_ms, started, limited, saturated=saturated
+            request, state, candidates, failures, retry_afters, queued_ms, started, limited, saturated_for_s
         )
 
     # --- admission: concurrency caps and rate limits -----------------------------------------------------
@@ -455,8 +455,7 @@ class RequestProcessor:
         queued_ms: float,
         started: float,
         limited: list[float] | None = None,
-        *,
-        saturated: bool = False,
+        saturated_for_s: float | None = None,
     ) -> Outcome:
         last = state.last_error
 
@@ -485,9 +484,9 @@ class RequestProcessor:
             )
         state.rounds += 1
         if not retry_afters:  # nothing was called: every candidate is rate limited or its circuit is open
-            if saturated:
+            if saturated_for_s is not None:
                 code, waits = "saturated_wait", [_SATURATED_WAIT_S]
-                what = f"every candidate stayed at its concurrency cap for {self._limits.concurrency_wait_s:.0f}s"
+                what = f"every candidate stayed at its concurrency cap for {saturated_for_s:.2f}s"
             elif limited:
                 code, waits, what = "rate_limited_wait", limited, "every candidate is at a rate limit"
             else:

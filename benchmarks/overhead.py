@@ -44,8 +44,12 @@ class OverheadOptions:
     fixed_rate_s: float = 10.0
 
 
-async def _measure_rate(call: Call, rate: float, seconds: float) -> tuple[list[float], int]:
-    """Open loop: call ``i`` is due at ``i / rate``; its latency counts from then (no coordinated omission)."""
+async def _measure_rate(
+    call: Call, rate: float, seconds: float, timeout_s: float | None = None
+) -> tuple[list[float], int, float]:
+    """Open loop: call ``i`` is due at ``i / rate`` and runs in its own task, so a slow call never delays the
+    next; its latency counts from when it was due (no coordinated omission). Returns latencies (ms), errors
+    (calls that raised, or did not finish within ``timeout_s`` after the last was sent) and the sending time."""
     latencies: list[float] = []
     errors = 0
 
@@ -58,14 +62,16 @@ async def _measure_rate(call: Call, rate: float, seconds: float) -> tuple[list[f
             return
         latencies.append((time.perf_counter() - due) * 1000)
 
+    n = int(rate * seconds)
     start = time.perf_counter()
     tasks = []
-    for i in range(int(rate * seconds)):
+    for i in range(n):
         due = start + i / rate
         await asyncio.sleep(max(due - time.perf_counter(), 0))
         tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
-    return latencies, errors
+    send_s = time.perf_counter() - start
+    await asyncio.wait(tasks, timeout=timeout_s)
+    return latencies, errors + sum(not t.done() for t in tasks), send_s
 
 
 async def _measure(call: Call, n: int, concurrency: int) -> tuple[list[float], float, int, float]:
@@ -199,7 +205,7 @@ async def _library(opts: OverheadOptions, url: str) -> dict[str, Any]:
                     flush=True,
                 )
             if opts.fixed_rate:
-                lat, errors = await _measure_rate(call, opts.fixed_rate, opts.fixed_rate_s)
+                lat, errors, _ = await _measure_rate(call, opts.fixed_rate, opts.fixed_rate_s)
                 out.setdefault(name, {})["fixed_rate"] = {
                     "rate": opts.fixed_rate,
                     "p50_ms": percentile(lat, 50),
@@ -229,30 +235,18 @@ async def _service(opts: OverheadOptions) -> dict[str, Any]:
         async with dep.client() as client:
             await wait_ready(dep, client)
             for rate in opts.service_rates:
-                lat: list[float] = []
-                failed = 0
 
-                async def one(i: int, due: float, rate: float = rate, into: list[float] = lat) -> None:
-                    # open loop: the produce runs in its own task, so a slow ack never delays the next send;
-                    # latency counts from the moment the request was due (no coordinated omission)
-                    nonlocal failed
+                async def call(i: int, rate: float = rate) -> None:
                     req = ChatRequest(model=MODEL, messages=[ChatMessage(role="user", content=f"svc {rate} {i}")])
-                    r = await (await client.submit(req))
-                    if r.status == "ok":
-                        into.append((time.time() - due) * 1000)
-                    else:
-                        failed += 1
+                    response = await (await client.submit(req))
+                    if response.status != "ok":
+                        raise RuntimeError(f"{response.status}: {response.error}")
 
                 n = int(rate * opts.service_s)
-                start = time.time()
-                tasks: list[asyncio.Task[None]] = []
-                for i in range(n):
-                    due = start + i / rate
-                    await asyncio.sleep(max(due - time.time(), 0))
-                    tasks.append(asyncio.create_task(one(i, due)))
-                offered = n / (time.time() - start)
-                await asyncio.wait(tasks, timeout=120)
-                done = time.time() - start
+                start = time.perf_counter()
+                lat, failed, send_s = await _measure_rate(call, rate, opts.service_s, timeout_s=120)
+                offered = n / send_s
+                done = time.perf_counter() - start
                 out[str(int(rate))] = {
                     "offered_rps": offered,
                     "answered": len(lat),
