@@ -126,3 +126,12 @@ def test_board_tracks_latency_and_in_flight() -> None:
     board.begin("a")
     assert board.end("a", ok=None, latency_ms=5) is None  # a 400 says nothing about health
     assert board.event("a").error_rate == 0.0
+
+
+def test_a_success_resets_the_failure_streak() -> None:
+    br = _breaker(Clock(), min_calls=100)  # the rate rule stays out of it: only the streak can open
+    outcomes = [False, False, True, False, False]
+    assert all((br.record_success() if ok else br.record_failure()) is None for ok in outcomes)
+    assert br.state is CircuitState.CLOSED
+    t = br.record_failure("503")  # now three in a row
+    assert t is not None and t.new is CircuitState.OPEN and "3 consecutive failures" in t.reason

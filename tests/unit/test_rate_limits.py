@@ -27,6 +27,20 @@ async def test_a_call_bigger_than_the_whole_limit_still_passes_on_an_empty_windo
     assert not (await rl.acquire([LimitUse("tenant:t:tpm", 100, 1)])).ok
 
 
+async def test_an_rpm_limit_holds_for_the_whole_minute() -> None:
+    """A limit exhausted at t=0 still refuses at t+30 and t+59 and has room again at t+60."""
+    now = [1000.0]
+    rl = LocalRateLimiter(clock=lambda: now[0])
+    rpm = [LimitUse("backend:a:rpm", 2, 1)]
+    assert (await rl.acquire(rpm)).ok and (await rl.acquire(rpm)).ok
+    for later, wait in ((30.0, 30.0), (59.0, 1.0), (59.9, 0.1)):
+        now[0] = 1000.0 + later
+        denied = await rl.acquire(rpm)
+        assert not denied.ok and denied.retry_after_s == pytest.approx(max(wait, 0.05)), later
+    now[0] = 1060.0
+    assert (await rl.acquire(rpm)).ok
+
+
 async def test_memory_cache_store_blocks_like_xread_instead_of_spinning() -> None:
     import time
 

@@ -76,6 +76,14 @@ def test_explicit_models_aliases_and_named_routes() -> None:
     assert "default model" in plan.decision.reason and plan.candidates[0].model == "gpt-4o-mini"
 
 
+def test_a_named_route_wins_over_an_explicit_model() -> None:
+    """Rule 1 before rule 2: ``route`` names a route, so the model hint does not pick the backend."""
+    router = ModelRouter(_cfg(routes=ROUTES))
+    plan = router._plan(_req("hello", route="code", model="gpt-4o-mini"), {})
+    assert plan.decision.route == "code" and "named route" in plan.decision.reason
+    assert [(c.backend, c.model) for c in plan.candidates] == [("b", "gpt-4o")]
+
+
 def test_config_rejects_routes_to_nothing() -> None:
     with pytest.raises(ValueError, match="no backend serves model 'llama'"):
         _cfg(routes=[{"name": "x", "targets": [{"model": "llama"}]}])

@@ -218,3 +218,40 @@ def test_unknown_scheduler_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="registered: fair, fifo, strict"):
         create_scheduler(_settings(kind="lottery"))
     assert isinstance(create_scheduler(_settings(kind="fifo")), FifoScheduler)
+
+
+def test_aging_lets_an_old_low_class_overtake_a_young_high_class() -> None:
+    """Aging (``w_eff = weight × (1 + age / aging_s)``) compares classes whose oldest requests differ in age."""
+    s = _settings(
+        weights={CRIT: 8.0, HIGH: 4.0, NORM: 2.0, BATCH: 1.0}, aging_s=10.0, max_wait_s=dict.fromkeys(PRIORITIES, 1e9)
+    )  # no overdue lane: shares alone decide
+
+    def batch_served(now: float) -> int:
+        sched = FairScheduler(s)
+        for i in range(40):
+            sched.push(Ticket(BATCH, "b", arrival=0.0), now)
+            sched.push(Ticket(CRIT, "c", arrival=now), now)
+        return sum(sched.pop(now).priority is BATCH for _ in range(19))  # type: ignore[union-attr]
+
+    # young queues: shares follow the weights 8:1 (2 of 19 for batch)
+    assert batch_served(0.0) == 2
+    # batch's head waited 100 s: w_eff 1 × (1 + 100/10) = 11 against critical's 8 → 11 of 19
+    assert batch_served(100.0) == 11
+
+
+@pytest.mark.parametrize(("share", "pops", "expected"), [(0.25, 8, [4, 8]), (0.5, 6, [2, 4, 6]), (1.0, 3, [1, 2, 3])])
+def test_overdue_lane_serves_exactly_its_share(share: float, pops: int, expected: list[int]) -> None:
+    """While requests are overdue, every (1/share)-th dispatch takes the overdue lane, whatever the weights."""
+    s = _settings(
+        weights={CRIT: 1000.0, HIGH: 4.0, NORM: 2.0, BATCH: 1.0},
+        aging_s=None,
+        overdue_share=share,
+        max_wait_s={CRIT: 1e9, HIGH: 1e9, NORM: 1e9, BATCH: 1.0},
+    )
+    sched = FairScheduler(s)
+    for _ in range(pops):
+        sched.push(Ticket(BATCH, "b", arrival=0.0), 0.0)
+        sched.push(Ticket(CRIT, "c", arrival=10.0), 10.0)
+    lanes = [sched.pop(10.0) for _ in range(pops)]
+    assert [i + 1 for i, t in enumerate(lanes) if t is not None and t.lane == "overdue"] == expected
+    assert all(t is not None and (t.lane == "overdue") == (t.priority is BATCH) for t in lanes)
