@@ -1,9 +1,26 @@
-"""Issue 20: the five hand-made regressions the suite once missed. Apply each named regression, run its guard test, restore the file. Prints FAIL(expected)/PASS(bad)."""
+"""Issue 20's five hand-made regressions, each of which the suite once missed.
 
-# Run from the repository root: .venv/bin/python tests/mutation/named_regressions.py (infra/bin/mutation.sh runs it too)
-import subprocess, sys, pathlib
+Applies each regression to the source, runs the test written to catch it, restores the file, and exits
+non-zero if any regression survives. Run from the repository root (``infra/bin/mutation.sh`` runs it too):
+``.venv/bin/python tests/mutation/named_regressions.py``.
+"""
 
-cases = [
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+
+def _swap_route_precedence(src: str) -> str:
+    """Move the explicit-model branch of ``ModelRouter._plan`` before the named-route branch."""
+    a = src.index("        if request.route is not None:\n")
+    b = src.index("        if self._explicit_model(request):\n")
+    c = src.index("\n", src.index("return self._direct(request.model", b)) + 1
+    return src[:a] + src[b:c] + src[a:b] + src[c:]
+
+
+CASES = [
     (
         "aging removed",
         "agents/scheduler.py",
@@ -32,35 +49,39 @@ cases = [
         "min(self._overdue_tokens + self.settings.overdue_share, 0.99)",
         "tests/unit/test_scheduler.py::test_overdue_lane_serves_exactly_its_share",
     ),
-]
-# precedence swap: move the explicit-model branch before the named-route branch
-route_src = pathlib.Path("agents/routing.py").read_text()
-a = route_src.index("        if request.route is not None:\n")
-b = route_src.index("        if self._explicit_model(request):\n")
-c = route_src.index("\n", route_src.index("return self._direct(request.model", b)) + 1
-swapped = route_src[:a] + route_src[b:c] + route_src[a:b] + route_src[c:]
-cases.append(
     (
         "precedence swapped",
         "agents/routing.py",
-        route_src,
-        swapped,
+        None,  # a structural edit, see _swap_route_precedence
+        None,
         "tests/unit/test_routing_engine.py::test_a_named_route_wins_over_an_explicit_model",
-    )
-)
-for name, path, old, new, test in cases:
-    p = pathlib.Path(path)
-    orig = p.read_text()
-    assert old in orig, name
-    p.write_text(orig.replace(old, new, 1))
-    try:
-        r = subprocess.run(
-            [".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test],
-            capture_output=True,
-            text=True,
-        )
-    finally:
-        p.write_text(orig)
-    print(
-        f"{name:22s} -> {'FAILS (caught)' if r.returncode else 'PASSES (NOT caught)'}: {r.stdout.strip().splitlines()[-1]}"
-    )
+    ),
+]
+
+
+def main() -> int:
+    survived = 0
+    for name, path, old, new, test in CASES:
+        file = pathlib.Path(path)
+        original = file.read_text()
+        if old is None:
+            mutated = _swap_route_precedence(original)
+        else:
+            if old not in original:
+                print(f"{name}: the code it mutates has changed; update {__file__}")
+                return 2
+            mutated = original.replace(old, new, 1)
+        file.write_text(mutated)
+        try:
+            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", test]
+            run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        finally:
+            file.write_text(original)
+        caught = run.returncode != 0
+        survived += not caught
+        print(f"{name:22s} {'killed' if caught else 'SURVIVED'} by {test.split('::')[1]}")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

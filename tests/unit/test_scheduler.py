@@ -228,7 +228,7 @@ def test_aging_lets_an_old_low_class_overtake_a_young_high_class() -> None:
 
     def batch_served(now: float) -> int:
         sched = FairScheduler(s)
-        for i in range(40):
+        for _ in range(40):
             sched.push(Ticket(BATCH, "b", arrival=0.0), now)
             sched.push(Ticket(CRIT, "c", arrival=now), now)
         return sum(sched.pop(now).priority is BATCH for _ in range(19))  # type: ignore[union-attr]
