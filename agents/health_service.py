@@ -16,7 +16,7 @@ from schemas.config import HealthSettings
 from schemas.errors import ProviderError
 from schemas.events import ChatMessage
 from schemas.protocols import ProviderCall, Publisher
-from streams.codecs import encode
+from schemas.wire import encode
 
 __all__ = ["HealthService"]
 

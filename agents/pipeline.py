@@ -18,7 +18,6 @@ from agents.token_estimate import cost_units
 from infra.idempotency import IdempotencyStore
 from schemas.errors import MessageError
 from schemas.events import (
-    RETRY_HEADER,
     ChatRequest,
     ChatResponse,
     DeadLetter,
@@ -28,13 +27,21 @@ from schemas.events import (
     RetryState,
 )
 from schemas.protocols import Publisher
-from streams.codecs import decode_request, encode
-from streams.topics import DEFAULT_TIERS_S, TopicNames
+from schemas.wire import (
+    CONTENT_TYPE,
+    DEFAULT_RETRY_TIERS_S,
+    REPLAY_HEADER,
+    RETRY_HEADER,
+    TRACE_HEADERS,
+    Header,
+    TopicNames,
+    decode_request,
+    encode,
+)
 
-__all__ = ["REPLAY_HEADER", "Pipeline", "PipelineStats", "RawMessage"]
+__all__ = ["Pipeline", "PipelineStats", "RawMessage"]
 
 log = logging.getLogger(__name__)
-REPLAY_HEADER = "llm-replay"  # dead_letter_id of a replayed dead letter
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class Pipeline:
         self._topics = topics
         self._gate = gate
         self._idempotency = idempotency
-        self._tiers = retry_tiers_s or DEFAULT_TIERS_S
+        self._tiers = retry_tiers_s or list(DEFAULT_RETRY_TIERS_S)
         self.stats = PipelineStats()
 
     async def handle(self, raw: RawMessage) -> None:
@@ -251,8 +258,8 @@ class Pipeline:
 
     @staticmethod
     def _headers(raw: RawMessage, request: ChatRequest) -> list[tuple[str, bytes]]:
-        passed = [(k, v) for k, v in raw.headers if k in ("traceparent", "tracestate", REPLAY_HEADER)]
-        return [("request_id", request.request_id.encode()), ("content-type", b"application/json"), *passed]
+        passed = [(k, v) for k, v in raw.headers if k in (*TRACE_HEADERS, REPLAY_HEADER)]
+        return [(Header.REQUEST_ID, request.request_id.encode()), (Header.CONTENT_TYPE, CONTENT_TYPE), *passed]
 
     def _letter(
         self,
@@ -301,7 +308,7 @@ class Pipeline:
             source_topic=raw.topic,
         )
         key = (letter.request_id or letter.dead_letter_id).encode()
-        headers = [("dead_letter_id", letter.dead_letter_id.encode()), ("reason", reason.value.encode())]
+        headers = [(Header.DEAD_LETTER_ID, letter.dead_letter_id.encode()), (Header.REASON, reason.value.encode())]
         log.warning("dead letter %s from %s[%d]@%d: %s", reason.value, raw.topic, raw.partition, raw.offset, error)
         await asyncio.gather(
             self._publisher.publish(self._topics.deadletter, encode(letter), key=key, headers=headers),

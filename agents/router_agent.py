@@ -10,8 +10,7 @@ from typing import Any, Protocol
 
 from agents.pipeline import RawMessage
 from schemas.events import PRIORITIES
-from streams.codecs import headers_dict
-from streams.topics import TopicNames
+from schemas.wire import TopicNames, headers_dict
 
 __all__ = ["raw_from_event", "register_retry_agents", "register_router_agents"]
 

@@ -17,9 +17,10 @@ import yaml
 
 from infra.config_loader import load_config
 from schemas.config import RouterConfig
+from schemas.wire import TopicNames
 from streams.client import RouterClient
 from streams.processes import ManagedProcess, start_fake_provider, start_worker
-from streams.topics import TopicNames, delete_topics, ensure_topics
+from streams.topics import delete_topics, ensure_topics
 
 __all__ = ["RESULTS_DIR", "Deployment", "deployment", "free_port", "write_results"]
 

@@ -7,6 +7,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.events import PRIORITIES, Priority
+from schemas.wire import DEFAULT_RETRY_TIERS_S
 
 __all__ = [
     "BackendConfig",
@@ -115,7 +116,7 @@ class RetrySettings(_Strict):
     max_delay_s: float = Field(default=30.0, ge=0)
     max_total_s: float = Field(default=600.0, gt=0, description="give up this long after the first attempt")
     tiers_s: list[float] = Field(
-        default_factory=lambda: [0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0],
+        default_factory=lambda: list(DEFAULT_RETRY_TIERS_S),
         description="delay topics llm.retry.<tier>s; a delay d waits in the largest tier <= d",
     )
 

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "PRIORITIES",
-    "RETRY_HEADER",
     "SCHEMA_VERSION",
     "Attempt",
     "CachePolicy",
@@ -35,7 +34,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-RETRY_HEADER = "llm-retry"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 

@@ -11,10 +11,10 @@ from faust.types import TransportT
 
 from agents.router_agent import register_retry_agents, register_router_agents
 from schemas.config import RouterConfig
+from schemas.wire import TopicNames
 from streams.kafka_transport import DEFAULT_FETCH_MAX_WAIT_MS, RouterTransport
 from streams.publishers import FaustPublisher
 from streams.runtime import RouterRuntime
-from streams.topics import TopicNames
 
 __all__ = ["RouterApp", "broker_urls", "create_app", "paused_partitions", "watch_backpressure"]
 

@@ -50,8 +50,8 @@ def _worker(args: argparse.Namespace) -> int:
 def _send(args: argparse.Namespace) -> int:
     from infra.config_loader import load_config
     from schemas.events import ChatMessage, ChatRequest, Priority
+    from schemas.wire import TopicNames
     from streams.client import RouterClient
-    from streams.topics import TopicNames
 
     config = load_config(args.config)
     request = ChatRequest(
@@ -143,9 +143,9 @@ def _dlq(args: argparse.Namespace) -> int:
 
 def _dlq_list(args: argparse.Namespace) -> int:
     from infra.config_loader import load_config
+    from schemas.wire import TopicNames
     from streams.dlq import read_dead_letters
     from streams.report import table
-    from streams.topics import TopicNames
 
     config = load_config(args.config)
     flt = _filter(args)

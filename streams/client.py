@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.errors import MessageError
 from schemas.events import ChatMessage, ChatRequest, ChatResponse, Priority
-from streams.codecs import decode, encode
-from streams.topics import TopicNames, partitions_of
+from schemas.wire import Header, TopicNames, decode, encode
+from streams.topics import partitions_of
 
 __all__ = ["RouterClient"]
 
@@ -121,7 +121,7 @@ class RouterClient:
 
     async def produce(self, request: ChatRequest, *, headers: list[tuple[str, bytes]] | None = None) -> None:
         """Produce ``request`` to its class topic, keyed by tenant (acknowledged by the broker on return)."""
-        hdrs = [("request_id", request.request_id.encode()), *(headers or [])]
+        hdrs = [(Header.REQUEST_ID, request.request_id.encode()), *(headers or [])]
         await self._producer.send_and_wait(
             self.topics.requests(request.priority), encode(request), key=request.tenant.encode(), headers=hdrs
         )

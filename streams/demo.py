@@ -18,11 +18,12 @@ import httpx
 
 from infra.config_loader import DEFAULT_CONFIG_PATH, load_config
 from schemas.events import PRIORITIES, ChatMessage, ChatRequest, ChatResponse, Priority, utcnow
+from schemas.wire import TopicNames
 from streams.client import RouterClient
 from streams.dlq import end_offsets, read_dead_letters
 from streams.processes import ManagedProcess, port_open, start_fake_provider, start_worker
 from streams.report import percentile, table
-from streams.topics import TopicNames, ensure_topics
+from streams.topics import ensure_topics
 
 __all__ = ["DemoOptions", "run_demo"]
 

@@ -11,13 +11,12 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
-from agents.pipeline import REPLAY_HEADER
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError, MessageError
-from schemas.events import RETRY_HEADER, DeadLetter, utcnow
-from streams.codecs import decode, decode_request, encode
+from schemas.events import DeadLetter, utcnow
+from schemas.wire import REPLAY_HEADER, RETRY_HEADER, TopicNames, decode, decode_request, encode
 from streams.publishers import KafkaPublisher
-from streams.topics import TopicNames, partitions_of
+from streams.topics import partitions_of
 
 __all__ = [
     "DeadLetterFilter",

@@ -26,7 +26,7 @@ from infra.providers.pool import BackendPool
 from infra.rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from schemas.config import RouterConfig
 from schemas.protocols import Publisher
-from streams.topics import TopicNames
+from schemas.wire import TopicNames
 
 __all__ = ["RouterRuntime", "slot_capacity", "worker_id"]
 

@@ -1,4 +1,4 @@
-"""Topic names and their creation on the broker."""
+"""Topic administration: creating, inspecting and deleting the deployment's topics (names: ``schemas.wire``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from schemas.config import KafkaSettings
 from schemas.errors import ConfigError
-from schemas.events import PRIORITIES, Priority
+from schemas.events import PRIORITIES
+from schemas.wire import DEFAULT_RETRY_TIERS_S, TopicNames
 
 __all__ = [
-    "DEFAULT_TIERS_S",
-    "TopicNames",
     "TopicSpec",
     "delete_topics",
     "ensure_topics",
@@ -28,61 +27,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TopicNames:
-    """All topic names of one deployment, derived from a prefix."""
-
-    prefix: str = "llm"
-
-    def requests(self, priority: Priority | str) -> str:
-        return f"{self.prefix}.requests.{Priority(priority).value}"
-
-    @property
-    def all_requests(self) -> list[str]:
-        return [self.requests(p) for p in PRIORITIES]
-
-    @property
-    def responses(self) -> str:
-        return f"{self.prefix}.responses"
-
-    @property
-    def failures(self) -> str:
-        return f"{self.prefix}.failures"
-
-    @property
-    def health(self) -> str:
-        return f"{self.prefix}.health"
-
-    @property
-    def deadletter(self) -> str:
-        return f"{self.prefix}.deadletter"
-
-    def retry(self, tier_s: float) -> str:
-        """Delay topic of one retry tier, e.g. ``llm.retry.5s``."""
-        return f"{self.prefix}.retry.{tier_s:g}s"
-
-    def retry_tier(self, tiers_s: list[float], delay_s: float) -> str:
-        """The delay topic a wait of ``delay_s`` goes to: the largest tier not above it."""
-        chosen = tiers_s[0]
-        for tier in tiers_s:
-            if tier <= delay_s:
-                chosen = tier
-        return self.retry(chosen)
-
-    def priority_of(self, topic: str) -> Priority | None:
-        for p in PRIORITIES:
-            if topic == self.requests(p):
-                return p
-        return None
-
-
-@dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str]
-
-
-DEFAULT_TIERS_S: list[float] = [0, 1, 2, 5, 10, 30, 60, 300]
 
 
 def topic_specs(settings: KafkaSettings, retry_tiers_s: list[float] | None = None) -> list[TopicSpec]:
@@ -96,7 +44,9 @@ def topic_specs(settings: KafkaSettings, retry_tiers_s: list[float] | None = Non
         TopicSpec(names.health, settings.health_partitions, {"cleanup.policy": "compact"}),
         TopicSpec(names.deadletter, settings.deadletter_partitions, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
     ]
-    specs += [TopicSpec(names.retry(t), settings.retry_partitions, {}) for t in (retry_tiers_s or DEFAULT_TIERS_S)]
+    specs += [
+        TopicSpec(names.retry(t), settings.retry_partitions, {}) for t in (retry_tiers_s or DEFAULT_RETRY_TIERS_S)
+    ]
     for s in specs:
         s.config.setdefault("retention.ms", week)
     return specs

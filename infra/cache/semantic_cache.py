@@ -19,10 +19,10 @@ from typing import Literal
 import numpy as np
 from redis.exceptions import RedisError
 
-from agents.cache_verifier import verify
-from agents.text_features import content_words, detect_language
 from infra.cache.index import VectorIndex
 from infra.cache.store import CacheEntry, CacheStore
+from infra.cache.text_features import content_words, detect_language
+from infra.cache.verifier import verify
 from infra.degraded import Degradation
 from infra.embeddings.batcher import BatchingEmbedder
 from schemas.config import CacheSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -208,14 +208,22 @@ class RedisCacheStore:
 
 
 class MemoryCacheStore:
-    """In-process store (library mode, evaluation); honours expiry on read."""
+    """In-process store (library mode, evaluation); honours expiry on read. ``clock`` decides expiry (give it
+    the cache's clock) and ``sleep`` is how :meth:`events` blocks; both are injectable for tests."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.entries: dict[str, CacheEntry] = {}
         self.exact: dict[str, str] = {}
+        self._clock = clock
+        self._sleep = sleep
 
     def _live(self, entry: CacheEntry | None) -> CacheEntry | None:
-        return entry if entry is not None and entry.expires > time.time() else None
+        return entry if entry is not None and entry.expires > self._clock() else None
 
     async def get(self, entry_id: str) -> CacheEntry | None:
         return self._live(self.entries.get(entry_id))
@@ -250,7 +258,7 @@ class MemoryCacheStore:
 
     async def events(self, after: str, block_ms: int) -> list[CacheEvent]:
         # one process, one index: nothing to follow; block like XREAD would instead of spinning the loop
-        await asyncio.sleep(block_ms / 1000)
+        await self._sleep(block_ms / 1000)
         return []
 
     async def aclose(self) -> None:

@@ -35,7 +35,7 @@ class FaultPlan(BaseModel):
     def in_outage(self, now: float | None = None) -> bool:
         if self.outage:
             return True
-        return self.outage_until is not None and (now or time.time()) < self.outage_until
+        return self.outage_until is not None and (time.time() if now is None else now) < self.outage_until
 
     def draw_latency(self, rng: random.Random) -> float:
         if self.latency_dist == "exponential" and self.latency_ms:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -61,8 +62,9 @@ class _State:
         return rate > 0 and self.rng.random() < rate
 
 
-def build_app(seed: int | None = None) -> web.Application:
-    """The aiohttp application (use :class:`FakeProviderServer` to run it in-process)."""
+def build_app(seed: int | None = None, clock: Callable[[], float] = time.time) -> web.Application:
+    """The aiohttp application (use :class:`FakeProviderServer` to run it in-process). ``clock`` times the
+    self-healing outages (``outage_for_s``); tests inject one to end an outage without waiting for it."""
     state = _State(seed)
     app = web.Application(client_max_size=16 * 1024 * 1024)
 
@@ -80,7 +82,7 @@ def build_app(seed: int | None = None) -> web.Application:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             stats.errors += 1
             return error(fmt, 400, f"malformed request body: {type(exc).__name__} {exc}")
-        if plan.in_outage():
+        if plan.in_outage(clock()):
             stats.outage_rejected += 1
             return error(fmt, 503, f"backend {backend} is unavailable (injected outage)", plan.retry_after_s)
         if state.hit(plan.reset_rate):
@@ -142,7 +144,7 @@ def build_app(seed: int | None = None) -> web.Application:
         except (ValueError, ValidationError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         if plan.outage_for_s:
-            plan.outage_until = time.time() + plan.outage_for_s
+            plan.outage_until = clock() + plan.outage_for_s
         state.plans[name] = plan
         return web.json_response({"faults": plan.model_dump()})
 
@@ -169,10 +171,16 @@ def build_app(seed: int | None = None) -> web.Application:
 class FakeProviderServer:
     """Runs the fake provider inside the current event loop: ``async with FakeProviderServer() as srv``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.host = host
         self.port = port
-        self._runner = web.AppRunner(build_app(seed), access_log=None, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(build_app(seed, clock), access_log=None, shutdown_timeout=0.5)
 
     @property
     def url(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
@@ -112,13 +111,20 @@ async def test_connection_reset_is_retriable(fake_server: FakeProviderServer, ki
     assert (await stats(fake_server, "be"))["resets"] == 1
 
 
-async def test_outage_window_heals_by_itself(fake_server: FakeProviderServer) -> None:
-    await set_faults(fake_server, "be", outage_for_s=0.5)
-    provider = _provider(fake_server, "openai")
-    with pytest.raises(ProviderError):
-        await provider.complete(_call())
-    await asyncio.sleep(0.6)
-    assert (await provider.complete(_call())).content
+async def test_outage_window_heals_by_itself() -> None:
+    now = [1000.0]  # the server's clock: the window ends when it moves, not when real time passes
+    async with FakeProviderServer(seed=1, clock=lambda: now[0]) as server:
+        await set_faults(server, "be", outage_for_s=0.5)
+        provider = _provider(server, "openai")
+        for at in (1000.0, 1000.49):  # from the start to just before the end of the window: 503
+            now[0] = at
+            with pytest.raises(ProviderError) as info:
+                await provider.complete(_call())
+            assert (info.value.status, info.value.retriable) == (503, True), at
+        now[0] = 1000.5  # the window is over: served again, without anyone clearing the fault
+        result = await provider.complete(_call())
+        assert result.content == "[m-1] answer to: How to learn Python" and result.finish_reason == "stop"
+        assert (await stats(server, "be"))["outage_rejected"] == 2
 
 
 def test_anthropic_body_moves_system_out_and_merges_turns() -> None:

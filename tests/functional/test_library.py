@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from infra.fake_provider.server import FakeProviderServer
+from infra.rate_limits import Admission, LimitUse
 from schemas.config import RouterConfig
 from schemas.events import ChatMessage, ChatRequest, utcnow
+from schemas.protocols import ProviderCall, ProviderResult
 from streams.library import Router
 from tests.functional.conftest import set_faults, stats
 
@@ -79,21 +81,42 @@ async def test_rate_limit_shifts_traffic_then_waits_never_drops(fake_server: Fak
     assert (await stats(fake_server, "p"))["calls"] == 3 and (await stats(fake_server, "q"))["calls"] == 2
 
 
-async def test_tenant_limit_and_metrics(fake_server: FakeProviderServer) -> None:
+async def test_tenant_limit_and_metrics(fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _config(fake_server, limits={"tenants": {"small": {"rpm": 1}}})
     async with Router(cfg) as router:
         ok = await router.complete(_req("hi", tenant="small"))
         other = await router.complete(_req("hi", tenant="big"))
+        refusals: list[str | None] = []
+        refused_again = asyncio.Event()
+        limiter = router.runtime.limiter
+        assert limiter is not None
+        acquire = limiter.acquire
+
+        async def counting_acquire(uses: list[LimitUse]) -> Admission:
+            admission = await acquire(uses)
+            if not admission.ok:
+                refusals.append(admission.blocked_by)
+                if len(refusals) > len(cfg.backends):  # refused on every backend, then again in a later round
+                    refused_again.set()
+            return admission
+
+        monkeypatch.setattr(limiter, "acquire", counting_acquire)
         waiting = asyncio.create_task(router.complete(_req("again", tenant="small")))
-        await asyncio.sleep(0.5)
-        assert not waiting.done()  # the tenant's minute is used up: it waits instead of failing
+        again = asyncio.create_task(refused_again.wait())
+        await asyncio.wait({waiting, again}, timeout=10, return_when=asyncio.FIRST_COMPLETED)  # bound, not a pause
+        again.cancel()
+        # the tenant's minute is used up: it waits (round after round) instead of failing
+        assert not waiting.done() and refused_again.is_set()
+        assert set(refusals) == {"tenant:small:rpm"}
         waiting.cancel()
         text = "\n".join(f"{s.name}{s.labels} {s.value}" for m in router.metrics.registry.collect() for s in m.samples)
     assert ok.status == "ok" and other.status == "ok"
     assert "llm_router_cost_usd_total{'tenant': 'small', 'model': 'gpt-4o-mini'}" in text
 
 
-async def test_a_backend_at_its_concurrency_cap_makes_calls_wait_not_pile_up(fake_server: FakeProviderServer) -> None:
+async def test_a_backend_at_its_concurrency_cap_makes_calls_wait_not_pile_up(
+    fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = _config(fake_server, limits={"concurrency_wait_s": 5})
     cfg.backends[0].models, cfg.backends[0].max_concurrency = ["gpt-4o"], 1  # only p serves gpt-4o, one at a time
     cfg.backends[1].models, cfg.backends[1].max_concurrency = ["gpt-4o-mini"], 3
@@ -113,9 +136,20 @@ async def test_a_backend_at_its_concurrency_cap_makes_calls_wait_not_pile_up(fak
         assert samples[("llm_router_capacity_wait_seconds_count", "gpt-4o")] == 4
         assert samples[("llm_router_capacity_wait_seconds_sum", "gpt-4o")] == pytest.approx(sum(waits) / 1000)
         # a call that cannot get a slot before its deadline is answered as expired, never sent
+        # real time on purpose: the late call's deadline (0.5 s, wall clock) must pass while "long" holds the
+        # slot; the call lasts 1.5 s, a 1 s margin
         await set_faults(fake_server, "p", latency_ms=1500, latency_dist="fixed")
+        assert router.runtime.pool is not None
+        provider = router.runtime.pool.get("p")
+        complete, sent = provider.complete, asyncio.Event()
+
+        async def signalling_complete(call: ProviderCall) -> ProviderResult:
+            sent.set()  # the call holds p's only slot from before it is sent until it is answered
+            return await complete(call)
+
+        monkeypatch.setattr(provider, "complete", signalling_complete)
         busy = asyncio.create_task(router.complete(_req("long", model="gpt-4o")))
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(sent.wait(), timeout=5)  # a bound in case it is never sent, not a pause
         late = await router.complete(_req("late", model="gpt-4o", deadline=utcnow() + timedelta(seconds=0.5)))
         assert late.status == "error" and late.error is not None and late.error.code == "deadline_expired"
         assert (await busy).status == "ok"

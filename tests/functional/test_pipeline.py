@@ -1,6 +1,5 @@
 """The request pipeline end to end over real HTTP, with an in-memory publisher instead of Kafka."""
 
-import asyncio
 import json
 from datetime import timedelta
 
@@ -19,7 +18,6 @@ from infra.idempotency import NullIdempotencyStore
 from infra.providers.pool import BackendPool
 from schemas.config import RouterConfig
 from schemas.events import (
-    RETRY_HEADER,
     ChatMessage,
     ChatRequest,
     ChatResponse,
@@ -28,9 +26,8 @@ from schemas.events import (
     RetryState,
     utcnow,
 )
-from streams.codecs import decode, encode
+from schemas.wire import RETRY_HEADER, TopicNames, decode, encode
 from streams.publishers import MemoryPublisher
-from streams.topics import TopicNames
 from tests.functional.conftest import set_faults, stats
 
 TOPICS = TopicNames("t")
@@ -240,7 +237,8 @@ async def test_open_circuit_is_skipped_and_closes_after_healing(fake_server: Fak
     cfg = _config(fake_server, max_attempts=10)
     cfg.health.breaker.consecutive_failures = 2
     cfg.health.breaker.open_s = 0.3
-    board = HealthBoard([b.name for b in cfg.backends], cfg.health)
+    now = [1000.0]  # the breakers' clock: open_s passes when the test moves it, not by sleeping
+    board = HealthBoard([b.name for b in cfg.backends], cfg.health, clock=lambda: now[0])
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, health=board)
     pub = MemoryPublisher()
     pipeline = Pipeline(processor, pub, TOPICS, SlotGate(FairScheduler(), 4), NullIdempotencyStore())
@@ -255,7 +253,12 @@ async def test_open_circuit_is_skipped_and_closes_after_healing(fake_server: Fak
     answered = [decode(ChatResponse, r.value) for r in pub.on(TOPICS.responses)]
     assert len(answered) == 7 and {r.backend for r in answered} == {"b2"}
     await set_faults(fake_server, "b1")
-    await asyncio.sleep(0.35)  # open_s passed: half-open lets one trial through, which succeeds
+    now[0] = 1000.0 + 0.3 - 0.01  # healed, but open_s has not passed yet: still skipped (b1 would answer)
+    await pipeline.handle(_raw(encode(_req())))
+    assert board.state("b1") == "open"
+    assert decode(ChatResponse, pub.on(TOPICS.responses)[-1].value).backend == "b2"
+    now[0] = 1000.0 + 0.3  # open_s passed: half-open lets one trial through, which succeeds
+    assert board.state("b1") == "half_open"
     await pipeline.handle(_raw(encode(_req())))
     assert board.state("b1") == "closed"
     assert decode(ChatResponse, pub.on(TOPICS.responses)[-1].value).backend == "b1"

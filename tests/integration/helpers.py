@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from schemas.events import ChatResponse
-from streams.codecs import decode
+from schemas.wire import decode
 from streams.processes import ManagedProcess
 from streams.topics import partitions_of
 

@@ -1,7 +1,7 @@
 import pytest
 
-from agents.cache_verifier import signature, verify
 from infra.cache.semantic_cache import exact_key, normalise
+from infra.cache.verifier import signature, verify
 from schemas.config import CacheSettings
 from schemas.events import ChatMessage, ChatRequest
 

@@ -4,7 +4,7 @@ import pytest
 
 from schemas.errors import MessageError, RouterError
 from schemas.events import ChatRequest
-from streams.codecs import decode_request, encode, headers_dict
+from schemas.wire import decode_request, encode, headers_dict
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from schemas.events import (
     Priority,
     Usage,
 )
-from streams.codecs import decode, encode
+from schemas.wire import decode, encode
 
 
 def _request(**kw: object) -> ChatRequest:

@@ -39,13 +39,3 @@ async def test_an_rpm_limit_holds_for_the_whole_minute() -> None:
         assert not denied.ok and denied.retry_after_s == pytest.approx(max(wait, 0.05)), later
     now[0] = 1060.0
     assert (await rl.acquire(rpm)).ok
-
-
-async def test_memory_cache_store_blocks_like_xread_instead_of_spinning() -> None:
-    import time
-
-    from infra.cache.store import MemoryCacheStore
-
-    t0 = time.perf_counter()
-    assert await MemoryCacheStore().events("0", 50) == []
-    assert time.perf_counter() - t0 >= 0.045

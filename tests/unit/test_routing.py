@@ -40,7 +40,7 @@ def test_unknown_model_without_wildcard_is_no_route() -> None:
 
 
 def test_retry_tier_topic_is_the_band_of_the_delay() -> None:
-    from streams.topics import TopicNames
+    from schemas.wire import TopicNames
 
     names = TopicNames("x")
     tiers = [0.0, 1.0, 2.0, 5.0, 10.0]

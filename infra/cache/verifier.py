@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from agents.cache_lexicon import ENTITIES, NEGATION_EXCEPTIONS, NEGATIONS, POLARITY
+from infra.cache.lexicon import ENTITIES, NEGATION_EXCEPTIONS, NEGATIONS, POLARITY
 
 __all__ = ["Signature", "signature", "verify"]
 

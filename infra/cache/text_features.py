@@ -6,7 +6,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from agents.cache_lexicon import GENERIC_WORDS, STOPWORDS
+from infra.cache.lexicon import GENERIC_WORDS, STOPWORDS
 
 __all__ = ["content_words", "detect_language"]
 
