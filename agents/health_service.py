@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 
@@ -12,6 +11,7 @@ from agents.circuit_breaker import Transition
 from agents.health_board import HealthBoard
 from infra.circuit_store import CircuitStore, SharedCircuit
 from infra.providers.pool import BackendPool
+from infra.shutdown import stop_tasks
 from schemas.config import HealthSettings
 from schemas.errors import ProviderError
 from schemas.events import ChatMessage
@@ -143,8 +143,6 @@ class HealthService:
                 log.exception("health loop iteration failed")
             await asyncio.sleep(tick)
 
-    async def aclose(self) -> None:
-        for task in list(self._pending):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    async def aclose(self, timeout_s: float = 0.5) -> None:
+        """Stop pending probes and announcements within ``timeout_s`` (a hung probe must not hold shutdown)."""
+        await stop_tasks(list(self._pending), timeout_s)

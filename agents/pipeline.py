@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from agents.admission import serve_round
-from agents.processor import Outcome, RequestProcessor, RetryPlan
+from agents.outcomes import Outcome
+from agents.processor import RequestProcessor
+from agents.retry_planner import RetryPlan
+from agents.serving import serve
 from agents.slot_gate import SlotGate
 from agents.token_estimate import cost_units
 from infra.idempotency import IdempotencyStore
@@ -22,9 +24,11 @@ from schemas.events import (
     ChatResponse,
     DeadLetter,
     DeadLetterReason,
+    ErrorCode,
     ErrorInfo,
     FailureEvent,
     RetryState,
+    Stage,
 )
 from schemas.protocols import Publisher
 from schemas.wire import (
@@ -110,7 +114,7 @@ class Pipeline:
                 DeadLetterReason.INVALID_MESSAGE,
                 exc.message,
                 code=exc.code,
-                stage="decode",
+                stage=Stage.DECODE,
                 request_id=exc.request_id,
             )
             return
@@ -123,14 +127,19 @@ class Pipeline:
             log.exception("internal error on request %s", request.request_id)
             message = f"{type(exc).__name__}: {exc}"
             await self.dead_letter(
-                raw, DeadLetterReason.INTERNAL_ERROR, message, code="internal_error", stage="internal", request=request
+                raw,
+                DeadLetterReason.INTERNAL_ERROR,
+                message,
+                code=ErrorCode.INTERNAL_ERROR,
+                stage=Stage.INTERNAL,
+                request=request,
             )
             response = ChatResponse(
                 request_id=request.request_id,
                 tenant=request.tenant,
                 priority=request.priority,
                 status="error",
-                error=ErrorInfo(code="internal_error", message=message),
+                error=ErrorInfo(code=ErrorCode.INTERNAL_ERROR, message=message),
             )
             await self._publisher.publish(
                 request.reply_to or self._topics.responses,
@@ -170,26 +179,15 @@ class Pipeline:
             queued_ms = max((time.time() - state.first_seen.timestamp()) * 1000, 0.0)
         else:
             queued_ms = max(time.time() * 1000 - raw.timestamp_ms, 0.0) if raw.timestamp_ms else 0.0
-        left = self._processor.time_left(request)
-        if left is not None and left <= 0:
-            self.stats.expired += 1
-            expired = self._processor.expired(request, state, queued_ms=queued_ms)
-            await self._publish(raw, request, expired, reply_topic, headers, key)
-            return
-        cached, lookup = await self._processor.check_cache(request, queued_ms=queued_ms)
-        if cached is not None:
-            await self._publish(raw, request, cached, reply_topic, headers, key)
-            return
-        outcome, expired_in_queue = await serve_round(
-            self._gate,
-            self._processor,
+        outcome = await serve(
             request,
+            self._processor,
+            self._gate,
             arrival=self._gate.clock() - queued_ms / 1000,
             cost=cost_units(request, self._cost_unit),
             state=state,
-            lookup=lookup,
         )
-        if expired_in_queue:
+        if outcome.expired:
             self.stats.expired += 1
         if outcome.retry is not None:
             await self._schedule_retry(raw, request, outcome.retry, outcome.failures)
@@ -259,7 +257,11 @@ class Pipeline:
     @staticmethod
     def _headers(raw: RawMessage, request: ChatRequest) -> list[tuple[str, bytes]]:
         passed = [(k, v) for k, v in raw.headers if k in (*TRACE_HEADERS, REPLAY_HEADER)]
-        return [(Header.REQUEST_ID, request.request_id.encode()), (Header.CONTENT_TYPE, CONTENT_TYPE), *passed]
+        own: list[tuple[str, bytes]] = [
+            (Header.REQUEST_ID, request.request_id.encode()),
+            (Header.CONTENT_TYPE, CONTENT_TYPE),
+        ]
+        return [*own, *passed]
 
     def _letter(
         self,
@@ -291,8 +293,8 @@ class Pipeline:
         reason: DeadLetterReason,
         error: str,
         *,
-        code: str,
-        stage: str,
+        code: ErrorCode | str,
+        stage: Stage,
         request: ChatRequest | None = None,
         request_id: str | None = None,
     ) -> None:
@@ -301,14 +303,17 @@ class Pipeline:
         failure = FailureEvent(
             request_id=letter.request_id,
             tenant=letter.tenant,
-            stage=stage,  # type: ignore[arg-type]
+            stage=stage,
             code=code,
             message=error,
             terminal=True,
             source_topic=raw.topic,
         )
         key = (letter.request_id or letter.dead_letter_id).encode()
-        headers = [(Header.DEAD_LETTER_ID, letter.dead_letter_id.encode()), (Header.REASON, reason.value.encode())]
+        headers: list[tuple[str, bytes]] = [
+            (Header.DEAD_LETTER_ID, letter.dead_letter_id.encode()),
+            (Header.REASON, reason.value.encode()),
+        ]
         log.warning("dead letter %s from %s[%d]@%d: %s", reason.value, raw.topic, raw.partition, raw.offset, error)
         await asyncio.gather(
             self._publisher.publish(self._topics.deadletter, encode(letter), key=key, headers=headers),

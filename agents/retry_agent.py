@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from agents.pipeline import Pipeline, RawMessage
-from schemas.events import DeadLetterReason
+from schemas.events import DeadLetterReason, ErrorCode, Stage
 from schemas.protocols import Publisher
 
 __all__ = ["RetryForwarder"]
@@ -35,8 +35,8 @@ class RetryForwarder:
                 raw,
                 DeadLetterReason.INTERNAL_ERROR,
                 "retry record without a valid retry state header",
-                code="retry_state_invalid",
-                stage="retry",
+                code=ErrorCode.RETRY_STATE_INVALID,
+                stage=Stage.RETRY,
             )
             return
         wait = state.not_before.timestamp() - self._clock()

@@ -5,7 +5,7 @@ letter instead of a crashed agent. An event is acknowledged (its offset becomes 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from agents.pipeline import RawMessage
@@ -27,19 +27,16 @@ def raw_from_event(event: Any) -> RawMessage:
     return RawMessage(msg.topic, msg.partition, msg.offset, msg.key, msg.value, headers, ts)
 
 
-def _agent(name: str, handler: Callable[[], Awaitable[_Handler]]) -> Callable[[Any], Any]:
+def _agent(name: str, handler: _Handler) -> Callable[[Any], Any]:
     async def agent(stream: Any) -> None:
-        target = await handler()
         async for event in stream.events():
-            await target.handle(raw_from_event(event))
+            await handler.handle(raw_from_event(event))
 
     agent.__name__ = agent.__qualname__ = name.replace("-", "_")
     return agent
 
 
-def register_router_agents(
-    app: Any, topics: TopicNames, pipeline: Callable[[], Awaitable[_Handler]], *, concurrency: int
-) -> list[Any]:
+def register_router_agents(app: Any, topics: TopicNames, pipeline: _Handler, *, concurrency: int) -> list[Any]:
     """One agent per class topic, ``concurrency`` actors each."""
     agents = []
     for priority in PRIORITIES:
@@ -49,9 +46,7 @@ def register_router_agents(
     return agents
 
 
-def register_retry_agents(
-    app: Any, topics: TopicNames, tiers_s: list[float], forwarder: Callable[[], Awaitable[_Handler]]
-) -> list[Any]:
+def register_retry_agents(app: Any, topics: TopicNames, tiers_s: list[float], forwarder: _Handler) -> list[Any]:
     """One agent per retry tier; one actor each so records leave a partition in order."""
     agents = []
     for tier in tiers_s:

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from schemas.config import SchedulerSettings
-from schemas.errors import ConfigError
 from schemas.events import PRIORITIES, Priority
+from schemas.plugins import SCHEDULER_PLUGINS
+from schemas.registry import Registry
 
 __all__ = [
     "SCHEDULERS",
@@ -365,17 +366,10 @@ class FairScheduler:
         cq.turn.discard(tenant)
 
 
-SCHEDULERS: dict[str, Callable[[SchedulerSettings], Scheduler]] = {
-    "fair": FairScheduler,
-    "fifo": FifoScheduler,
-    "strict": StrictPriorityScheduler,
-}
+SchedulerFactory = Callable[[SchedulerSettings], Scheduler]
+SCHEDULERS: Registry[SchedulerFactory] = Registry(SCHEDULER_PLUGINS, default=True)  # built-ins + entry points
 
 
 def create_scheduler(settings: SchedulerSettings) -> Scheduler:
     """The registered scheduler named by ``settings.kind``."""
-    try:
-        factory = SCHEDULERS[settings.kind]
-    except KeyError:
-        raise ConfigError(f"unknown scheduler {settings.kind!r}; registered: {', '.join(sorted(SCHEDULERS))}") from None
-    return factory(settings)
+    return SCHEDULERS.get(settings.kind)(settings)

@@ -1,29 +1,28 @@
 """Routing strategies: each orders a route's candidates (the first is tried first, the rest are failover).
 
-Strategies are registered by name; plugins add more through the ``llm_router.strategies`` entry-point group
-(an object with ``order(candidates, context) -> candidates``). Health, saturation and rate-limit headroom are
-applied after the strategy (see :mod:`agents.routing`), so a strategy only expresses a preference."""
+Strategies are registered by name (:data:`STRATEGIES`); plugins add more through the ``llm_router.strategies``
+entry-point group (an object, or a class taking no arguments, with ``order(candidates, context) -> candidates``).
+Health, saturation and rate-limit headroom are applied after the strategy (see :mod:`agents.routing`), so a
+strategy only expresses a preference."""
 
 from __future__ import annotations
 
-import logging
 import random
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Protocol
+from typing import Any, Protocol
 
-from schemas.errors import ConfigError
+from schemas.plugins import STRATEGY_PLUGINS
+from schemas.registry import Registry
 
 __all__ = [
+    "STRATEGIES",
     "Candidate",
     "RoutingContext",
     "Strategy",
     "StrategyRegistry",
+    "as_strategy",
     "default_strategies",
 ]
-
-log = logging.getLogger(__name__)
-ENTRY_POINT_GROUP = "llm_router.strategies"
 
 
 @dataclass(frozen=True)
@@ -105,42 +104,18 @@ class Weighted:
         return out + [c for c in candidates if c.weight <= 0]
 
 
-class StrategyRegistry:
-    """Strategies by name: the built-ins plus entry-point plugins."""
+def as_strategy(obj: Any) -> Strategy:
+    """A registered class is instantiated once (no arguments); the result must have ``order``."""
+    strategy = obj() if isinstance(obj, type) else obj
+    if not callable(getattr(strategy, "order", None)):
+        raise TypeError(f"{type(strategy).__name__} has no order(candidates, context) method")
+    return strategy
 
-    def __init__(self, strategies: dict[str, Strategy] | None = None) -> None:
-        self._strategies: dict[str, Strategy] = dict(strategies or {})
 
-    def register(self, name: str, strategy: Strategy) -> None:
-        self._strategies[name] = strategy
-
-    def get(self, name: str) -> Strategy:
-        try:
-            return self._strategies[name]
-        except KeyError:
-            raise ConfigError(f"unknown routing strategy {name!r}; registered: {', '.join(self.names())}") from None
-
-    def names(self) -> list[str]:
-        return sorted(self._strategies)
-
-    def load_plugins(self) -> None:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                obj = ep.load()
-                self.register(ep.name, obj() if isinstance(obj, type) else obj)
-            except Exception as exc:  # a broken plugin must not stop the router
-                log.error("routing strategy plugin %s failed to load: %s", ep.name, exc)
+StrategyRegistry = Registry[Strategy]
+STRATEGIES: StrategyRegistry = Registry(STRATEGY_PLUGINS, adapt=as_strategy, default=True)
 
 
 def default_strategies() -> StrategyRegistry:
-    registry = StrategyRegistry(
-        {
-            "priority-failover": PriorityFailover(),
-            "lowest-cost": LowestCost(),
-            "lowest-latency": LowestLatency(),
-            "least-busy": LeastBusy(),
-            "weighted": Weighted(),
-        }
-    )
-    registry.load_plugins()
-    return registry
+    """The process-wide registry: built-ins plus installed plugins."""
+    return STRATEGIES

@@ -1,1 +1,1 @@
-"""Benchmarks, each runnable as ``llm-router bench <name>``; results go to ``benchmarks/results/``."""
+"""Benchmarks, each runnable as ``python -m benchmarks <name>``; results go to ``benchmarks/results/``."""

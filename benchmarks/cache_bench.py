@@ -1,4 +1,4 @@
-"""``llm-router bench cache``: quality and speed of the semantic cache, against GPTCache in the same run.
+"""``python -m benchmarks cache``: quality and speed of the semantic cache, against GPTCache in the same run.
 
 1. Hit / false-hit curve over similarity thresholds on benchmarks/data/cache_pairs.tsv for our cache (with and
    without its precision stage) and for GPTCache 0.1.44 (sqlite + faiss, SearchDistanceEvaluation) given the
@@ -25,7 +25,7 @@ from infra.cache.semantic_cache import WordAligner
 from infra.embeddings import create_embedder
 from schemas.config import CacheSettings
 from schemas.protocols import Embedder
-from streams.report import percentile, table
+from streams.report import percentile, print_table
 
 __all__ = ["run"]
 
@@ -329,6 +329,6 @@ def run(*, entries: int = 100_000, queries: int = 1000, embedder_spec: str | Non
         "index_build_s",
     ]
     print()
-    print(table(["metric", "value"], [[k, float(result[k])] for k in keys]))
+    print_table(["metric", "value"], [[k, float(result[k])] for k in keys])
     print(f"\nwrote {path}")
     return result

@@ -1,4 +1,4 @@
-"""``llm-router bench cost``: the shipped mixed trace through the default config versus "always the strongest
+"""``python -m benchmarks cost``: the shipped mixed trace through the default config versus "always the strongest
 model", in library mode against the local fake provider.
 
 Arms (same trace, same run): ``baseline`` (every request to gpt-4o, no cache), ``routed`` (the default config:
@@ -23,7 +23,7 @@ from infra.config_loader import DEFAULT_CONFIG_PATH, parse_config
 from schemas.events import ChatMessage, ChatRequest, ChatResponse
 from streams.library import Router
 from streams.processes import start_fake_provider
-from streams.report import table
+from streams.report import print_table
 
 __all__ = ["TRACE", "run"]
 
@@ -164,7 +164,7 @@ async def run(trace_path: Path = TRACE) -> dict[str, Any]:
         for name in ("baseline", "routed_no_cache", "routed")
     ]
     print()
-    print(table(["arm", "cost USD", "calls", "cache hits", "hard→strong", "easy→cheap", "share per model"], rows))
+    print_table(["arm", "cost USD", "calls", "cache hits", "hard→strong", "easy→cheap", "share per model"], rows)
     print(
         f"\nsaved {results['saved_fraction']:.1%} of the baseline "
         f"({results['saved_by_routing_fraction']:.1%} by routing alone); wrote {path}"

@@ -1,4 +1,4 @@
-"""``llm-router bench outage``: a steady load while the primary backend goes down and comes back.
+"""``python -m benchmarks outage``: a steady load while the primary backend goes down and comes back.
 
 Measures the share answered, the latency added while the router fails over, and how long after the
 primary heals it carries traffic again. Writes ``benchmarks/results/outage.json`` and ``outage.png``."""
@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks.harness import RESULTS_DIR, deployment, wait_ready, write_results
 from schemas.events import ChatMessage, ChatRequest, ChatResponse
-from streams.report import percentile, table
+from streams.report import percentile, print_table
 
 __all__ = ["OutageOptions", "run"]
 
@@ -101,7 +101,7 @@ def _plot(samples: list[_Sample], t0: float, outage: float, heal: float, primary
     ax.set_xlabel("request sent at (s)")
     ax.set_ylabel("end-to-end latency (ms)")
     ax.set_yscale("log")
-    ax.set_title("Failover during a primary outage (llm-router bench outage)")
+    ax.set_title("Failover during a primary outage (python -m benchmarks outage)")
     ax.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -178,6 +178,6 @@ async def run(opts: OutageOptions) -> dict[str, Any]:
     except ImportError:
         print("[bench] matplotlib missing: no plot (pip install -e '.[bench]')")
     print()
-    print(table(["metric", "value"], [[k, v if not isinstance(v, float) else round(v, 3)] for k, v in result.items()]))
+    print_table(["metric", "value"], [[k, v if not isinstance(v, float) else round(v, 3)] for k, v in result.items()])
     print(f"\nwrote {path}")
     return result

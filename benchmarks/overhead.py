@@ -1,4 +1,4 @@
-"""``llm-router bench overhead``: what the router adds to a call, against LiteLLM's Router, same run.
+"""``python -m benchmarks overhead``: what the router adds to a call, against LiteLLM's Router, same run.
 
 Library mode (``streams.library.Router``) and ``litellm.Router`` both call the same local fake provider (zero
 artificial latency, OpenAI wire format) at concurrency 1, 16, 64 and 256; a plain httpx client calling it
@@ -22,7 +22,7 @@ from infra.config_loader import parse_config
 from schemas.events import ChatMessage, ChatRequest
 from streams.library import Router
 from streams.processes import start_fake_provider
-from streams.report import percentile, table
+from streams.report import percentile, print_table
 
 __all__ = ["OverheadOptions", "run"]
 
@@ -352,51 +352,45 @@ async def run(opts: OverheadOptions) -> dict[str, Any]:
     except ImportError:
         print("[bench] matplotlib missing: no plot")
     print()
-    print(
-        table(
-            [
-                "concurrency",
-                "direct p99",
-                "ours p99",
-                "litellm p99",
-                "litellm/ours p99",
-                "ours req/s",
-                "litellm req/s",
-                "direct cpu ms",
-                "ours cpu ms",
-                "litellm cpu ms",
-            ],
-            rows,
-        )
+    print_table(
+        [
+            "concurrency",
+            "direct p99",
+            "ours p99",
+            "litellm p99",
+            "litellm/ours p99",
+            "ours req/s",
+            "litellm req/s",
+            "direct cpu ms",
+            "ours cpu ms",
+            "litellm cpu ms",
+        ],
+        rows,
     )
     if fixed:
         print()
-        print(
-            table(
-                [f"{opts.fixed_rate:.0f} req/s open loop", "p50 ms", "p99 ms", "errors"],
-                [
-                    [n, round(m["p50_ms"], 2), round(m["p99_ms"], 2), m["errors"]]
-                    for n, m in fixed.items()
-                    if isinstance(m, dict)
-                ],
-            )
+        print_table(
+            [f"{opts.fixed_rate:.0f} req/s open loop", "p50 ms", "p99 ms", "errors"],
+            [
+                [n, round(m["p50_ms"], 2), round(m["p99_ms"], 2), m["errors"]]
+                for n, m in fixed.items()
+                if isinstance(m, dict)
+            ],
         )
     if "service" in results:
         print()
-        print(
-            table(
-                ["service rate", "answered", "p50 ms", "p99 ms", "answered req/s"],
+        print_table(
+            ["service rate", "answered", "p50 ms", "p99 ms", "answered req/s"],
+            [
                 [
-                    [
-                        r,
-                        f"{m['answered']}/{m['requests']}",
-                        round(m["p50_ms"], 1),
-                        round(m["p99_ms"], 1),
-                        round(m["answered_rps"]),
-                    ]
-                    for r, m in results["service"].items()
-                ],
-            )
+                    r,
+                    f"{m['answered']}/{m['requests']}",
+                    round(m["p50_ms"], 1),
+                    round(m["p99_ms"], 1),
+                    round(m["answered_rps"]),
+                ]
+                for r, m in results["service"].items()
+            ],
         )
     print(f"\nwrote {path}")
     return results

@@ -1,4 +1,4 @@
-"""``llm-router bench priority``: 2× overload of a fixed-capacity backend, fair scheduler versus FIFO.
+"""``python -m benchmarks priority``: 2× overload of a fixed-capacity backend, fair scheduler versus FIFO.
 
 The fake provider serves ``capacity`` calls at once, ``service_ms`` each (the worker's slots match it). First
 the critical stream alone (the same rate and length as in the loaded phase: its unloaded wait), then all four
@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.harness import RESULTS_DIR, Deployment, deployment, wait_ready, write_results
 from schemas.config import SchedulerSettings
 from schemas.events import PRIORITIES, ChatMessage, ChatRequest, ChatResponse, Priority
-from streams.report import percentile, table
+from streams.report import percentile, print_table
 
 __all__ = ["PriorityOptions", "run"]
 
@@ -325,7 +325,7 @@ async def run(opts: PriorityOptions) -> dict[str, Any]:
                 ]
             )
     print()
-    print(table(["scheduler", "class", "share", "weight share", "p50 ms", "p99 ms", "max ms", "bound ms"], rows))
+    print_table(["scheduler", "class", "share", "weight share", "p50 ms", "p99 ms", "max ms", "bound ms"], rows)
     print()
     summary = [
         [
@@ -339,11 +339,9 @@ async def run(opts: PriorityOptions) -> dict[str, Any]:
         ]
         for name in opts.schedulers
     ]
-    print(
-        table(
-            ["scheduler", "crit p99 unloaded", "crit p99 loaded", "ratio", "batch share", "batch weight", "served/s"],
-            summary,
-        )
+    print_table(
+        ["scheduler", "crit p99 unloaded", "crit p99 loaded", "ratio", "batch share", "batch weight", "served/s"],
+        summary,
     )
     print(f"\nwrote {path}")
     return results

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError
+from schemas.plugins import EMBEDDER_PLUGINS, PROVIDER_PLUGINS, SCHEDULER_PLUGINS, STRATEGY_PLUGINS
+from schemas.registry import known_names, unknown_name_message
 
 __all__ = ["DEFAULT_CONFIG_PATH", "ENV_OVERRIDES", "load_config", "parse_config"]
 
@@ -49,10 +51,32 @@ def parse_config(text: str, *, source: str = "<string>", env: dict[str, str] | N
         if value:
             _set_path(data, dotted, value)
     try:
-        return RouterConfig.model_validate(data)
+        config = RouterConfig.model_validate(data)
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines)) from None
+    lines = _unknown_plugins(config)
+    if lines:
+        raise ConfigError(f"{source}: invalid configuration:\n" + "\n".join(lines))
+    return config
+
+
+def _unknown_plugins(config: RouterConfig) -> list[str]:
+    """Every plugin name the config uses that no registry knows: a load-time error, not a worker-start one."""
+    uses = [(f"backends.{i}.provider", PROVIDER_PLUGINS, b.provider) for i, b in enumerate(config.backends)]
+    uses += [(f"routes.{i}.strategy", STRATEGY_PLUGINS, r.strategy) for i, r in enumerate(config.routes)]
+    uses.append(("worker.scheduler.kind", SCHEDULER_PLUGINS, config.worker.scheduler.kind))
+    uses.append(("cache.embedder", EMBEDDER_PLUGINS, config.cache.embedder))
+    if config.routing.exemplar_embedder:
+        uses.append(("routing.exemplar_embedder", EMBEDDER_PLUGINS, config.routing.exemplar_embedder))
+    lines, known = [], {}
+    for path, point, value in uses:
+        name = value.partition(":")[0] if point is EMBEDDER_PLUGINS else value  # embedder spec: kind[:argument]
+        if point.group not in known:
+            known[point.group] = known_names(point)
+        if name not in known[point.group]:
+            lines.append(f"  {path}: {unknown_name_message(point.kind, name, known[point.group])}")
+    return lines
 
 
 def load_config(path: str | os.PathLike[str] | None = None, *, env: dict[str, str] | None = None) -> RouterConfig:

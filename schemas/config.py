@@ -27,6 +27,7 @@ __all__ = [
     "RouterConfig",
     "RoutingSettings",
     "SchedulerSettings",
+    "TenantConfig",
     "TenantDemotion",
     "WorkerSettings",
 ]
@@ -338,6 +339,15 @@ class LimitSettings(_Strict):
     )
 
 
+class TenantConfig(_Strict):
+    """One tenant: how it proves who it is and where its answers go (identity), and what it may use
+    (entitlements). Keyed by tenant id in ``RouterConfig.tenants``."""
+
+    # --- identity (issue 12, deliver 1-2) ---------------------------------------------------------------------
+
+    # --- entitlements (issue 12, deliver 3) -------------------------------------------------------------------
+
+
 class RoutingSettings(_Strict):
     """Dynamic switching: when a backend counts as saturated."""
 
@@ -363,6 +373,7 @@ class RouterConfig(_Strict):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     pricing: dict[str, ModelPrice] = Field(default_factory=dict, description="overrides of the default prices")
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict, description="tenant id -> identity and entitlements")
 
     @model_validator(mode="after")
     def _buffer_holds_a_fetch(self) -> Self:

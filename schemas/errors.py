@@ -1,10 +1,12 @@
 """The one exception tree of the router.
 
 Every error knows whether retrying can help (``retriable``) and carries a stable machine-readable ``code``
-that ends up in failure events and dead-letter records.
+(an :class:`~schemas.events.ErrorCode`) that ends up in failure events and dead-letter records.
 """
 
 from __future__ import annotations
+
+from schemas.events import ErrorCode
 
 __all__ = [
     "CacheError",
@@ -20,7 +22,7 @@ __all__ = [
 class RouterError(Exception):
     """Base of every error raised by the router."""
 
-    code: str = "router_error"
+    code: str = ErrorCode.ROUTER_ERROR
     retriable: bool = False
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
@@ -36,15 +38,15 @@ class RouterError(Exception):
 class ConfigError(RouterError):
     """The configuration is missing, unreadable or invalid."""
 
-    code = "config_invalid"
+    code: str = ErrorCode.CONFIG_INVALID
 
 
 class MessageError(RouterError):
     """An inbound message cannot be decoded or fails validation (never retriable)."""
 
-    code = "invalid_message"
+    code: str = ErrorCode.INVALID_MESSAGE
 
-    def __init__(self, message: str, *, code: str = "invalid_message", request_id: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str = ErrorCode.INVALID_MESSAGE, request_id: str | None = None) -> None:
         super().__init__(message, code=code)
         self.request_id = request_id
 
@@ -52,7 +54,7 @@ class MessageError(RouterError):
 class ProviderError(RouterError):
     """A provider call failed. ``retriable`` and ``retry_after`` (seconds) tell the retry policy what to do."""
 
-    code = "provider_error"
+    code: str = ErrorCode.PROVIDER_ERROR
 
     def __init__(
         self,
@@ -74,17 +76,17 @@ class ProviderError(RouterError):
 class NoRouteError(RouterError):
     """No backend can serve the request (unknown model or route, or every candidate excluded)."""
 
-    code = "no_route"
+    code: str = ErrorCode.NO_ROUTE
 
 
 class DeadlineExpired(RouterError):
     """The request's deadline passed before it could be served."""
 
-    code = "deadline_expired"
+    code: str = ErrorCode.DEADLINE_EXPIRED
 
 
 class CacheError(RouterError):
     """The cache backend failed; callers degrade to a cache bypass."""
 
-    code = "cache_error"
+    code: str = ErrorCode.CACHE_ERROR
     retriable = True

@@ -21,6 +21,7 @@ __all__ = [
     "ChatResponse",
     "DeadLetter",
     "DeadLetterReason",
+    "ErrorCode",
     "ErrorInfo",
     "FailureEvent",
     "HealthEvent",
@@ -28,6 +29,7 @@ __all__ = [
     "Priority",
     "RetryState",
     "RoutingDecision",
+    "Stage",
     "Usage",
     "new_id",
     "utcnow",
@@ -71,6 +73,65 @@ class CachePolicy(StrEnum):
     BYPASS = "bypass"
     REFRESH = "refresh"
     ONLY = "only"
+
+
+class DeadLetterReason(StrEnum):
+    """Why a message ended in the dead-letter topic."""
+
+    INVALID_MESSAGE = "invalid_message"
+    NO_ROUTE = "no_route"
+    PROVIDER_REJECTED = "provider_rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    DEADLINE_EXPIRED = "deadline_expired"
+    INTERNAL_ERROR = "internal_error"
+
+
+class Stage(StrEnum):
+    """Where a failure happened (``FailureEvent.stage``)."""
+
+    DECODE = "decode"
+    ROUTE = "route"
+    PROVIDER = "provider"
+    DEADLINE = "deadline"
+    INTERNAL = "internal"
+    RETRY = "retry"
+
+
+class ErrorCode(StrEnum):
+    """Every code this router emits (``ErrorInfo.code``, ``FailureEvent.code``, ``Attempt.error_code``).
+    Those fields still accept any string when read, so codes added by a newer router decode here too."""
+
+    # decoding an inbound record (MessageError)
+    INVALID_MESSAGE = "invalid_message"
+    EMPTY_MESSAGE = "empty_message"
+    INVALID_JSON = "invalid_json"
+    SCHEMA_INVALID = "schema_invalid"
+    RETRY_STATE_INVALID = "retry_state_invalid"
+    # routing and the cache
+    NO_ROUTE = "no_route"
+    CACHE_MISS = "cache_miss"
+    CACHE_ERROR = "cache_error"
+    # a round that called no provider and waits: why
+    SATURATED_WAIT = "saturated_wait"
+    RATE_LIMITED_WAIT = "rate_limited_wait"
+    ALL_BACKENDS_OPEN = "all_backends_open"
+    # a provider call (ProviderError)
+    PROVIDER_ERROR = "provider_error"
+    PROVIDER_REJECTED = "provider_rejected"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    PROVIDER_OVERLOADED = "provider_overloaded"
+    PROVIDER_TRANSIENT = "provider_transient"
+    PROVIDER_TIMEOUT = "provider_timeout"
+    PROVIDER_UNREACHABLE = "provider_unreachable"
+    PROVIDER_PROTOCOL_ERROR = "provider_protocol_error"
+    RATE_LIMITED = "rate_limited"
+    # terminal outcomes decided by the router
+    DEADLINE_EXPIRED = "deadline_expired"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    INTERNAL_ERROR = "internal_error"
+    # raised, not published
+    CONFIG_INVALID = "config_invalid"
+    ROUTER_ERROR = "router_error"
 
 
 class _Event(BaseModel):
@@ -168,7 +229,7 @@ class Latency(BaseModel):
 class ErrorInfo(BaseModel):
     """A failure in a form clients can act on."""
 
-    code: str
+    code: ErrorCode | str  # any str on read: forward compatible with codes from newer routers
     message: str
     retriable: bool = False
 
@@ -179,7 +240,7 @@ class Attempt(BaseModel):
     backend: str
     model: str
     ok: bool
-    error_code: str | None = None
+    error_code: ErrorCode | str | None = None
     http_status: int | None = None
     latency_ms: float = 0.0
     at: datetime = Field(default_factory=utcnow)
@@ -225,8 +286,8 @@ class FailureEvent(_Outbound):
     event_id: str = Field(default_factory=new_id)
     request_id: str | None = None
     tenant: str | None = None
-    stage: Literal["decode", "route", "provider", "deadline", "internal", "retry"]
-    code: str
+    stage: Stage
+    code: ErrorCode | str  # any str on read: forward compatible with codes from newer routers
     message: str
     retriable: bool = False
     terminal: bool = False
@@ -261,17 +322,6 @@ class HealthEvent(_Outbound):
     in_flight: int = 0
     reason: str | None = None
     at: datetime = Field(default_factory=utcnow)
-
-
-class DeadLetterReason(StrEnum):
-    """Why a message ended in the dead-letter topic."""
-
-    INVALID_MESSAGE = "invalid_message"
-    NO_ROUTE = "no_route"
-    PROVIDER_REJECTED = "provider_rejected"
-    RETRIES_EXHAUSTED = "retries_exhausted"
-    DEADLINE_EXPIRED = "deadline_expired"
-    INTERNAL_ERROR = "internal_error"
 
 
 class DeadLetter(_Outbound):

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,22 +28,23 @@ __all__ = [
 ]
 
 
-class Header(StrEnum):
-    """Kafka header names the router reads or writes."""
+class Header:
+    """Kafka header names the router reads or writes. Plain ``str`` constants, not an enum: aiokafka requires
+    header keys of exact type ``str``."""
 
-    REQUEST_ID = "request_id"
-    CONTENT_TYPE = "content-type"
-    RETRY = "llm-retry"  # RetryState of a request waiting in a delay topic
-    REPLAY = "llm-replay"  # dead_letter_id of a replayed dead letter
-    DEAD_LETTER_ID = "dead_letter_id"
-    REASON = "reason"
-    TRACEPARENT = "traceparent"
-    TRACESTATE = "tracestate"
+    REQUEST_ID: Final = "request_id"
+    CONTENT_TYPE: Final = "content-type"
+    RETRY: Final = "llm-retry"  # RetryState of a request waiting in a delay topic
+    REPLAY: Final = "llm-replay"  # dead_letter_id of a replayed dead letter
+    DEAD_LETTER_ID: Final = "dead_letter_id"
+    REASON: Final = "reason"
+    TRACEPARENT: Final = "traceparent"
+    TRACESTATE: Final = "tracestate"
 
 
-RETRY_HEADER = Header.RETRY.value
-REPLAY_HEADER = Header.REPLAY.value
-TRACE_HEADERS = (Header.TRACEPARENT.value, Header.TRACESTATE.value)
+RETRY_HEADER = Header.RETRY
+REPLAY_HEADER = Header.REPLAY
+TRACE_HEADERS = (Header.TRACEPARENT, Header.TRACESTATE)
 CONTENT_TYPE = b"application/json"
 # delay topics llm.retry.<tier>s; a delay d waits in the largest tier <= d (RetrySettings.tiers_s defaults to it)
 DEFAULT_RETRY_TIERS_S: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)

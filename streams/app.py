@@ -1,9 +1,10 @@
-"""The Faust application of the router service."""
+"""The Faust application of the router service: agents feeding the service built by ``streams.runtime``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -11,12 +12,20 @@ from faust.types import TransportT
 
 from agents.router_agent import register_retry_agents, register_router_agents
 from schemas.config import RouterConfig
-from schemas.wire import TopicNames
 from streams.kafka_transport import DEFAULT_FETCH_MAX_WAIT_MS, RouterTransport
+from streams.paths import state_dir
 from streams.publishers import FaustPublisher
-from streams.runtime import RouterRuntime
+from streams.runtime import Service, build_engine, build_service
 
-__all__ = ["RouterApp", "broker_urls", "create_app", "paused_partitions", "watch_backpressure"]
+__all__ = [
+    "RouterApp",
+    "broker_urls",
+    "create_app",
+    "faust_datadir",
+    "faust_settings",
+    "paused_partitions",
+    "watch_backpressure",
+]
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +35,10 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
 
 
 class RouterApp(faust.App):
-    """A Faust app that owns the router runtime and closes it on shutdown."""
+    """A Faust app that owns the router service and closes it on shutdown (within about a second)."""
 
-    runtime: RouterRuntime
+    #: set by :func:`create_app` before it returns the app
+    router_service: Service
     #: broker-side fetch wait for the consumer (Faust alone hard-codes 1500 ms); see ``kafka_transport``
     fetch_max_wait_ms: int = DEFAULT_FETCH_MAX_WAIT_MS
 
@@ -37,16 +47,20 @@ class RouterApp(faust.App):
 
     async def on_stop(self) -> None:
         await super().on_stop()
-        runtime = getattr(self, "runtime", None)
-        if runtime is not None:
-            await runtime.aclose()
+        await self.router_service.aclose()
 
 
-def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
-    """Build the app with its agents. Nothing connects until a worker starts it."""
+def faust_datadir(environ: dict[str, str] | None = None) -> Path:
+    """Faust's data directory (one per app name, Faust fills in ``{conf.name}``) under the state directory,
+    never the working directory."""
+    return state_dir(environ) / "faust" / "{conf.name}-data"
+
+
+def faust_settings(config: RouterConfig) -> dict[str, Any]:
     k = config.kafka
-    settings: dict[str, Any] = {
+    return {
         "broker": broker_urls(k.bootstrap_servers),
+        "datadir": str(faust_datadir()),
         "store": "memory://",
         "autodiscover": False,
         "web_enabled": False,
@@ -63,19 +77,23 @@ def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
         "producer_linger": 0.002,
         "stream_wait_empty": False,
     }
-    loop = overrides.pop("loop", None)
-    settings.update(overrides)
-    app = RouterApp(k.consumer_group, loop=loop, **settings)
+
+
+async def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
+    """Build the engine, the service and the app whose agents feed it (``overrides``: Faust settings). Nothing
+    connects until a worker starts the app; a missing embedding model fails here, before Kafka is touched."""
+    k = config.kafka
+    loop = overrides.pop("loop", None) or asyncio.get_running_loop()
+    app = RouterApp(k.consumer_group, loop=loop, **{**faust_settings(config), **overrides})
     app.fetch_max_wait_ms = k.fetch_max_wait_ms
-    app.runtime = RouterRuntime(config, FaustPublisher(app))
-    topics = TopicNames(k.topic_prefix)
-    register_router_agents(app, topics, app.runtime.pipeline, concurrency=config.worker.concurrency_per_class)
-    register_retry_agents(app, topics, config.worker.retry.tiers_s, app.runtime.forwarder)
-    runtime = app.runtime
-    runtime.metrics.sources.paused = lambda: paused_partitions(app)
+    Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app.router_service = service = build_service(await build_engine(config, FaustPublisher(app)))
+    register_router_agents(app, service.topics, service.pipeline, concurrency=config.worker.concurrency_per_class)
+    register_retry_agents(app, service.topics, config.worker.retry.tiers_s, service.forwarder)
+    service.engine.metrics.sources.paused = lambda: paused_partitions(app)
 
     async def background() -> None:
-        await runtime.run_background()
+        service.start_background()
 
     async def report_backpressure() -> None:
         await watch_backpressure(app)

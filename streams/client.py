@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.errors import MessageError
 from schemas.events import ChatMessage, ChatRequest, ChatResponse, Priority
 from schemas.wire import Header, TopicNames, decode, encode
 from streams.topics import partitions_of
 
-__all__ = ["RouterClient"]
+__all__ = ["RouterClient", "fetch_response", "partition_for", "request_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,11 @@ class RouterClient:
 
     async def produce(self, request: ChatRequest, *, headers: list[tuple[str, bytes]] | None = None) -> None:
         """Produce ``request`` to its class topic, keyed by tenant (acknowledged by the broker on return)."""
-        hdrs = [(Header.REQUEST_ID, request.request_id.encode()), *(headers or [])]
         await self._producer.send_and_wait(
-            self.topics.requests(request.priority), encode(request), key=request.tenant.encode(), headers=hdrs
+            self.topics.requests(request.priority),
+            encode(request),
+            key=request.tenant.encode(),
+            headers=request_headers(request, headers),
         )
 
     async def produce_raw(
@@ -165,3 +168,54 @@ class RouterClient:
             self._stream = asyncio.Queue()
         while True:
             yield await self._stream.get()
+
+
+def request_headers(request: ChatRequest, extra: list[tuple[str, bytes]] | None = None) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a produced request: its id first, then ``extra``."""
+    return [(Header.REQUEST_ID, request.request_id.encode()), *(extra or [])]
+
+
+def partition_for(key: bytes, partitions: set[int] | list[int]) -> int:
+    """The partition Kafka's default partitioner (murmur2, as in aiokafka and Faust) gives ``key``."""
+    ordered = sorted(partitions)
+    return int(DefaultPartitioner()(key, ordered, ordered))
+
+
+async def fetch_response(
+    bootstrap_servers: str, topic: str, request_id: str, *, timeout_s: float = 10.0
+) -> ChatResponse | None:
+    """The latest response for ``request_id`` on ``topic``, or None if none arrives within ``timeout_s``.
+
+    Responses are keyed by request id, so only that key's partition is read: from its beginning to its end, then
+    whatever arrives until the deadline (a request sent with ``--no-wait`` may not be answered yet). A request that
+    was answered twice (a replayed dead letter) yields the later answer.
+    """
+    key = request_id.encode()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=100)
+    try:
+        await consumer.start()  # inside the try: a consumer that failed to start is still closed
+        tp = TopicPartition(topic, partition_for(key, await partitions_of(consumer, topic, timeout_s=timeout_s)))
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
+        found: ChatResponse | None = None
+        while (left := deadline - loop.time()) > 0:
+            batches = await consumer.getmany(tp, timeout_ms=max(int(min(left, 0.5) * 1000), 1), max_records=1000)
+            for record in batches.get(tp, []):
+                if record.key == key:
+                    found = _decoded(record.value) or found
+            if found is not None and await consumer.position(tp) >= end:
+                break
+        return found
+    finally:
+        await consumer.stop()
+
+
+def _decoded(value: bytes | None) -> ChatResponse | None:
+    try:
+        return decode(ChatResponse, value)
+    except MessageError as exc:
+        log.warning("ignoring undecodable response: %s", exc)
+        return None

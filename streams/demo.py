@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import sys
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,15 +18,17 @@ from urllib.parse import urlparse
 import httpx
 
 from infra.config_loader import DEFAULT_CONFIG_PATH, load_config
+from schemas.config import RouterConfig
 from schemas.events import PRIORITIES, ChatMessage, ChatRequest, ChatResponse, Priority, utcnow
 from schemas.wire import TopicNames
 from streams.client import RouterClient
 from streams.dlq import end_offsets, read_dead_letters
 from streams.processes import ManagedProcess, port_open, start_fake_provider, start_worker
-from streams.report import percentile, table
+from streams.progress import Progress
+from streams.report import percentile, print_table
 from streams.topics import ensure_topics
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "default_state_dir", "run_demo"]
 
 PROMPTS = [
     "How do I learn Python quickly?",
@@ -46,11 +49,19 @@ MALFORMED: list[tuple[str, bytes]] = [
 ]
 
 
+def default_state_dir() -> Path:
+    """Where logs go: ``$LLM_ROUTER_STATE_DIR``, else ``$XDG_STATE_HOME/llm-router`` (never the current directory)."""
+    base = os.environ.get("LLM_ROUTER_STATE_DIR") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "llm-router"
+    )
+    return Path(base)
+
+
 @dataclass
 class DemoOptions:
     requests: int = 300
     config_path: Path = DEFAULT_CONFIG_PATH
-    state_dir: Path = Path(".")
+    state_dir: Path = field(default_factory=default_state_dir)
     seed: int = 7
     timeout_s: float = 180.0
 
@@ -130,86 +141,105 @@ async def run_demo(opts: DemoOptions) -> int:
     """Run everything; print the summary; return a process exit code (0 when every request was answered)."""
     config = load_config(opts.config_path)
     topics = TopicNames(config.kafka.topic_prefix)
-    logs = opts.state_dir / "logs"
     _say(f"Kafka {config.kafka.bootstrap_servers}, Redis {config.redis.url}, topics '{topics.prefix}.*'")
     await ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s)
-
     procs: list[ManagedProcess] = []
-    base = urlparse(config.backends[0].base_url)
-    fake_port = base.port or 80
     try:
-        if port_open("127.0.0.1", fake_port):
-            _say(f"fake provider already listening on :{fake_port}, reusing it")
-        else:
-            procs.append(await start_fake_provider(fake_port, logs / "fake-provider.log"))
-            _say(f"fake provider (OpenAI wire format) on http://127.0.0.1:{fake_port}")
-        async with httpx.AsyncClient() as http:
-            for backend in config.backends:
-                name = urlparse(backend.base_url).path.split("/")[2] if "/b/" in backend.base_url else "default"
-                await http.put(
-                    f"http://127.0.0.1:{fake_port}/admin/backends/{name}/faults",
-                    json={"latency_ms": 60, "latency_jitter_ms": 40, "error_rate": 0.03, "error_status": 503},
-                )
-        _say("faults: 60±40 ms latency, 3 % HTTP 503 (retried with backoff)")
-        worker = start_worker(opts.config_path, logs / "worker.log")
+        await _start_fake_provider(config, opts.state_dir / "logs", procs)
+        worker = start_worker(opts.config_path, opts.state_dir / "logs" / "worker.log")
         procs.append(worker)
         _say(f"router worker pid {worker.pid} (log: {worker.log_path})")
-
         dlq_start = await end_offsets(config.kafka.bootstrap_servers, topics.deadletter)
-        async with RouterClient(config.kafka.bootstrap_servers, topics=topics) as client:
-            ready_s = await _wait_ready(client, worker, opts.timeout_s)
-            _say(
-                f"worker answering after {ready_s:.1f}s; sending {opts.requests} requests "
-                f"+ {len(MALFORMED)} malformed + 4 unservable"
-            )
-            rng = random.Random(opts.seed)
-            workload = _build_workload(opts.requests, rng)
-            futures = []
-            t0 = time.monotonic()
-            for tracked in workload:
-                tracked.sent_at = time.monotonic()
-                fut = await client.submit(tracked.request)
-                fut.add_done_callback(tracked.mark_arrived)
-                futures.append((tracked, fut))
-            for label, body in MALFORMED:
-                await client.produce_raw(
-                    topics.requests(Priority.NORMAL), body, key=b"demo", headers=[("demo-case", label.encode())]
-                )
-            produce_s = time.monotonic() - t0
-            _say(f"produced in {produce_s:.2f}s; waiting for responses")
-            deadline = time.monotonic() + opts.timeout_s
-            pending = {f for _, f in futures}
-            last_report = 0.0
-            while pending and time.monotonic() < deadline:
-                done, pending = await asyncio.wait(pending, timeout=1.0)
-                now = time.monotonic()
-                for tracked, fut in futures:
-                    if fut in done:
-                        tracked.response = fut.result()
-                if now - last_report >= 2.0 or not pending:
-                    last_report = now
-                    _say(f"answered {len(futures) - len(pending)}/{len(futures)}")
-            for tracked, fut in futures:
-                if fut.done() and not fut.cancelled() and tracked.response is None:
-                    tracked.response = fut.result()
-            wall_s = time.monotonic() - t0
-            duplicates = client.duplicates
-        await asyncio.sleep(1.0)
-        reasons: Counter[str] = Counter()
-        expected_dlq = len(MALFORMED) + sum(1 for t in workload if t.expect != "ok")
-        for _ in range(10):
-            reasons = Counter()
-            async for letter in read_dead_letters(
-                config.kafka.bootstrap_servers, topics.deadletter, since_offsets=dlq_start
-            ):
-                reasons[letter.reason.value] += 1
-            if sum(reasons.values()) >= expected_dlq:
-                break
-            await asyncio.sleep(1.0)
-        return _summarise(workload, reasons, wall_s, duplicates)
+        run = await _drive(config, topics, worker, opts)
+        reasons = await _dead_letter_reasons(config, topics, dlq_start, run.expected_dlq)
+        return _summarise(run.workload, reasons, run.wall_s, run.duplicates)
     finally:
         for proc in reversed(procs):
             proc.stop()
+
+
+async def _start_fake_provider(config: RouterConfig, logs: Path, procs: list[ManagedProcess]) -> None:
+    """Reuse a fake provider already listening on the configured port, or start one; then inject faults."""
+    fake_port = urlparse(config.backends[0].base_url).port or 80
+    if port_open("127.0.0.1", fake_port):
+        _say(f"fake provider already listening on :{fake_port}, reusing it")
+    else:
+        procs.append(await start_fake_provider(fake_port, logs / "fake-provider.log"))
+        _say(f"fake provider (OpenAI wire format) on http://127.0.0.1:{fake_port}")
+    async with httpx.AsyncClient() as http:
+        for backend in config.backends:
+            name = urlparse(backend.base_url).path.split("/")[2] if "/b/" in backend.base_url else "default"
+            await http.put(
+                f"http://127.0.0.1:{fake_port}/admin/backends/{name}/faults",
+                json={"latency_ms": 60, "latency_jitter_ms": 40, "error_rate": 0.03, "error_status": 503},
+            )
+    _say("faults: 60±40 ms latency, 3 % HTTP 503 (retried with backoff)")
+
+
+@dataclass
+class _Run:
+    workload: list[_Tracked]
+    wall_s: float
+    duplicates: int
+
+    @property
+    def expected_dlq(self) -> int:
+        return len(MALFORMED) + sum(1 for t in self.workload if t.expect != "ok")
+
+
+async def _drive(config: RouterConfig, topics: TopicNames, worker: ManagedProcess, opts: DemoOptions) -> _Run:
+    """Wait for the worker, produce the workload and the malformed messages, collect the answers."""
+    async with RouterClient(config.kafka.bootstrap_servers, topics=topics) as client:
+        ready_s = await _wait_ready(client, worker, opts.timeout_s)
+        _say(
+            f"worker answering after {ready_s:.1f}s; sending {opts.requests} requests "
+            f"+ {len(MALFORMED)} malformed + 4 unservable"
+        )
+        workload = _build_workload(opts.requests, random.Random(opts.seed))
+        futures = []
+        t0 = time.monotonic()
+        for tracked in workload:
+            tracked.sent_at = time.monotonic()
+            fut = await client.submit(tracked.request)
+            fut.add_done_callback(tracked.mark_arrived)
+            futures.append((tracked, fut))
+        for label, body in MALFORMED:
+            await client.produce_raw(
+                topics.requests(Priority.NORMAL), body, key=b"demo", headers=[("demo-case", label.encode())]
+            )
+        _say(f"produced in {time.monotonic() - t0:.2f}s; waiting for responses")
+        await _collect(futures, opts.timeout_s)
+        return _Run(workload, time.monotonic() - t0, client.duplicates)
+
+
+async def _collect(futures: list[tuple[_Tracked, asyncio.Future[ChatResponse]]], timeout_s: float) -> None:
+    """Record each answer as it arrives (a progress bar on a terminal), until all are in or ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    pending = {f for _, f in futures}
+    with Progress(len(futures), "[demo] answered", stream=sys.stdout) as bar:
+        while pending and time.monotonic() < deadline:
+            done, pending = await asyncio.wait(pending, timeout=1.0)
+            if done:
+                bar.advance(len(done))
+    for tracked, fut in futures:
+        if fut.done() and not fut.cancelled():
+            tracked.response = fut.result()
+
+
+async def _dead_letter_reasons(
+    config: RouterConfig, topics: TopicNames, since: dict[int, int], expected: int
+) -> Counter[str]:
+    """Dead letters written since ``since``, by reason; waits up to ~10 s for the ``expected`` count."""
+    await asyncio.sleep(1.0)
+    reasons: Counter[str] = Counter()
+    for _ in range(10):
+        reasons = Counter()
+        async for letter in read_dead_letters(config.kafka.bootstrap_servers, topics.deadletter, since_offsets=since):
+            reasons[letter.reason.value] += 1
+        if sum(reasons.values()) >= expected:
+            break
+        await asyncio.sleep(1.0)
+    return reasons
 
 
 def _routing_summary(workload: list[_Tracked]) -> None:
@@ -232,7 +262,7 @@ def _routing_summary(workload: list[_Tracked]) -> None:
         costs[key] = costs.get(key, 0.0) + r.cost_usd
         strongest += prices.cost("gpt-4o", r.usage.prompt_tokens, r.usage.completion_tokens)
     rows = [[route, model, n, f"{costs[(route, model)]:.6f}"] for (route, model), n in sorted(groups.items())]
-    print(table(["route", "model", "provider calls", "cost USD"], rows or [["(none)", "-", 0, "0"]]))
+    print_table(["route", "model", "provider calls", "cost USD"], rows or [["(none)", "-", 0, "0"]])
     spent = sum(costs.values())
     saved = 1 - spent / strongest if strongest else 0.0
     print(
@@ -264,16 +294,16 @@ def _summarise(workload: list[_Tracked], reasons: Counter[str], wall_s: float, d
         rows.append([prio.value, *(counts[k] for k in _COLUMNS), percentile(lat, 50), percentile(lat, 99)])
     rows.append(["all", *(totals[k] for k in _COLUMNS), percentile(all_lat, 50), percentile(all_lat, 99)])
     print()
-    print(table(["class", *_COLUMNS, "p50 ms", "p99 ms"], rows))
+    print_table(["class", *_COLUMNS, "p50 ms", "p99 ms"], rows)
     print()
     unservable = [t for t in workload if t.expect != "ok"]
     urows = [
         [t.expect, t.request.request_id, t.response.error.code if t.response and t.response.error else "NO RESPONSE"]
         for t in unservable
     ]
-    print(table(["expected", "request_id", "error response"], urows))
+    print_table(["expected", "request_id", "error response"], urows)
     print()
-    print(table(["dead-letter reason", "records"], sorted(reasons.items()) or [["(none)", 0]]))
+    print_table(["dead-letter reason", "records"], sorted(reasons.items()) or [["(none)", 0]])
     print()
     _routing_summary(workload)
     total_dlq = sum(reasons.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from redis.exceptions import RedisError
 
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError, MessageError
-from schemas.events import DeadLetter, utcnow
+from schemas.events import DeadLetter, DeadLetterReason, utcnow
 from schemas.wire import REPLAY_HEADER, RETRY_HEADER, TopicNames, decode, decode_request, encode
 from streams.publishers import KafkaPublisher
 from streams.topics import partitions_of
@@ -24,6 +25,7 @@ __all__ = [
     "end_offsets",
     "parse_when",
     "read_dead_letters",
+    "recurrence_warnings",
     "replay_dead_letters",
 ]
 
@@ -53,6 +55,11 @@ class DeadLetterFilter:
     since: datetime | None = None
     until: datetime | None = None
 
+    @property
+    def is_empty(self) -> bool:
+        """True when every letter matches: a replay with no filter re-drives the whole topic."""
+        return not (self.reasons or self.model or self.tenant or self.since or self.until)
+
     def matches(self, letter: DeadLetter) -> bool:
         return (
             (not self.reasons or letter.reason.value in self.reasons)
@@ -68,8 +75,8 @@ async def read_dead_letters(
 ) -> AsyncIterator[DeadLetter]:
     """Every dead letter in ``topic`` up to its end as of the call (from ``since_offsets`` when given)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()  # inside the try: a consumer that failed to start is still closed
         tps = [TopicPartition(topic, p) for p in sorted(await partitions_of(consumer, topic))]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
@@ -98,8 +105,8 @@ async def read_dead_letters(
 async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     """Current end offset of every partition of ``topic``."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()  # inside the try: a consumer that failed to start is still closed
         tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
         ends = await consumer.end_offsets(tps) if tps else {}
         return {tp.partition: off for tp, off in ends.items()}
@@ -114,7 +121,27 @@ class ReplayReport:
     already_replayed: int = 0
     not_replayable: int = 0
     dry_run: bool = False
+    cancelled: bool = False
+    by_reason: Counter[str] = field(default_factory=Counter)  # matched letters per reason
     items: list[tuple[str, str, str]] = field(default_factory=list)  # (dead_letter_id, request_id, outcome)
+
+
+def recurrence_warnings(by_reason: Counter[str], *, to_model: str | None, keep_deadline: bool) -> list[str]:
+    """One line per reason whose letters would fail again, unchanged, if replayed with these options.
+
+    ``no_route`` recurs unless ``--to-model`` names a served model; ``invalid_message`` always does (the bytes are
+    the problem); ``deadline_expired`` only with ``--keep-deadline`` (by default a replay clears the deadline).
+    """
+    checks = [
+        (DeadLetterReason.INVALID_MESSAGE, True, "the original is not a valid request (fix it at the producer)"),
+        (DeadLetterReason.NO_ROUTE, not to_model, "nothing serves the model or route it asked for (use --to-model)"),
+        (DeadLetterReason.DEADLINE_EXPIRED, keep_deadline, "--keep-deadline keeps a deadline that has passed"),
+    ]
+    return [
+        f"{n} {reason.value} letter(s) would fail again: {why}"
+        for reason, recurs, why in checks
+        if recurs and (n := by_reason.get(reason.value, 0))
+    ]
 
 
 class _ReplayLedger:
@@ -162,8 +189,12 @@ async def replay_dead_letters(
     keep_deadline: bool = False,
     limit: int | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    confirm: Callable[[int], bool] | None = None,
 ) -> ReplayReport:
-    """Re-drive matching dead letters to their class topics. A letter replayed once is not replayed again."""
+    """Re-drive matching dead letters to their class topics. A letter replayed once is not replayed again.
+
+    ``confirm(matched)`` is asked once the letters are counted and before anything is produced; False cancels.
+    """
     topics = TopicNames(config.kafka.topic_prefix)
     letters = [
         letter
@@ -172,7 +203,10 @@ async def replay_dead_letters(
     ]
     if limit is not None:
         letters = letters[:limit]
-    report = ReplayReport(matched=len(letters), dry_run=dry_run)
+    report = ReplayReport(matched=len(letters), dry_run=dry_run, by_reason=Counter(x.reason.value for x in letters))
+    if confirm is not None and letters and not confirm(len(letters)):
+        report.cancelled = True
+        return report
     ledger = _ReplayLedger(config.redis.url, config.redis.key_prefix) if dedupe else None
     publisher = None if dry_run else KafkaPublisher(config.kafka.bootstrap_servers)
     try:

@@ -15,15 +15,16 @@ import asyncio
 import os
 from typing import Any, Self
 
-from agents.admission import serve_round
-from agents.processor import Outcome
+from agents.outcomes import Outcome
+from agents.serving import serve
 from agents.token_estimate import cost_units
 from infra.config_loader import load_config
+from infra.metrics import RouterMetrics
 from schemas.config import RouterConfig
 from schemas.events import ChatMessage, ChatRequest, ChatResponse
 from schemas.protocols import Publisher
 from streams.publishers import NullPublisher
-from streams.runtime import RouterRuntime
+from streams.runtime import CLOSE_TIMEOUT_S, Engine, build_engine
 
 __all__ = ["Router"]
 
@@ -34,9 +35,11 @@ class Router:
 
     def __init__(self, config: RouterConfig, *, publisher: Publisher | None = None, background: bool = True) -> None:
         self.config = config
-        self.runtime = RouterRuntime(config, publisher or NullPublisher())
+        self._publisher = publisher or NullPublisher()
         self._background = background
-        self._tasks: list[asyncio.Task[None]] = []
+        self._metrics = RouterMetrics()  # before start: callers may register the registry early
+        self._engine: Engine | None = None
+        self._starting = asyncio.Lock()
 
     @classmethod
     def from_config(
@@ -48,23 +51,29 @@ class Router:
     async def start(self) -> None:
         """Build the engine; with ``background`` also run health probes, shared circuits and cache sync.
         Called by the first :meth:`complete` if you do not."""
-        if self.runtime.processor is not None:
+        if self._engine is not None:
             return
-        await self.runtime.start()
-        if self._background and not self._tasks:
-            self._tasks.append(asyncio.create_task(self._run_background()))
-
-    async def _run_background(self) -> None:
-        # library mode never opens the metrics port by itself: the registry is ``router.metrics.registry``
-        health, cache = self.runtime.health, self.runtime.cache
-        if cache is not None:
-            cache.start()
-        if health is not None:
-            await health.run()
+        async with self._starting:  # concurrent first calls build one engine
+            if self._engine is None:
+                engine = await build_engine(self.config, self._publisher, metrics=self._metrics)
+                if self._background:
+                    engine.start_background()
+                self._engine = engine
 
     @property
-    def metrics(self) -> Any:
-        return self.runtime.metrics
+    def engine(self) -> Engine:
+        """The engine (built by :meth:`start`)."""
+        if self._engine is None:
+            raise RuntimeError("the router is not started: use `async with` or await router.start()")
+        return self._engine
+
+    #: the engine's former name, still used by :meth:`complete`
+    runtime = engine
+
+    @property
+    def metrics(self) -> RouterMetrics:
+        """Prometheus metrics; library mode never opens a port by itself: export ``metrics.registry``."""
+        return self._metrics
 
     async def ask(self, prompt: str, **fields: Any) -> ChatResponse:
         """Shortcut: one user message."""
@@ -76,22 +85,13 @@ class Router:
         if not isinstance(request, ChatRequest):
             request = ChatRequest.model_validate(request)
         await self.start()
-        rt = self.runtime
-        processor, gate = rt.processor, rt.gate
+        processor, gate = self.engine.processor, self.engine.gate
         assert processor is not None and gate is not None
         arrival = gate.clock()
-        left = processor.time_left(request)
-        if left is not None and left <= 0:
-            return self._finish(processor.expired(request, queued_ms=0.0))
-        cached, lookup = await processor.check_cache(request)
-        if cached is not None:
-            return self._finish(cached)
-        state = None
         cost = cost_units(request, self.config.worker.scheduler.cost_unit)
-        while True:
-            outcome, _ = await serve_round(
-                gate, processor, request, arrival=arrival, cost=cost, state=state, lookup=lookup
-            )
+        state = None
+        while True:  # the service's path, round after round; the retry waits here instead of in a delay topic
+            outcome = await serve(request, processor, gate, arrival=arrival, cost=cost, state=state)
             if outcome.retry is None:
                 return self._finish(outcome)
             state = outcome.retry.state
@@ -100,15 +100,14 @@ class Router:
     def _finish(self, outcome: Outcome) -> ChatResponse:
         response = outcome.response
         assert response is not None
-        self.runtime.metrics.record_response(response)
+        self._metrics.record_response(response)
         return response
 
-    async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        await self.runtime.aclose()
+    async def aclose(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop the background work and close every connection; returns within about ``timeout_s`` whatever
+        they are doing (what did not finish is logged)."""
+        if self._engine is not None:
+            await self._engine.aclose(timeout_s)
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -25,7 +25,14 @@ def port_open(host: str, port: int) -> bool:
 class ManagedProcess:
     """A child process whose output goes to a log file; ``stop()`` sends SIGTERM then SIGKILL."""
 
-    def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +42,7 @@ class ManagedProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
             start_new_session=True,
         )
 
@@ -71,11 +79,16 @@ class ManagedProcess:
 
 
 def start_worker(
-    config_path: str | os.PathLike[str], log_path: Path, *, name: str = "worker", env: dict[str, str] | None = None
+    config_path: str | os.PathLike[str],
+    log_path: Path,
+    *,
+    name: str = "worker",
+    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> ManagedProcess:
     """Start ``llm-router worker`` as a child process."""
     return ManagedProcess(
-        name, [sys.executable, "-m", "streams.cli", "worker", "--config", str(config_path)], log_path, env
+        name, [sys.executable, "-m", "streams.cli", "worker", "--config", str(config_path)], log_path, env, cwd
     )
 
 

@@ -1,12 +1,11 @@
-"""Publisher implementations: Faust's producer (service), aiokafka (tools), memory (tests, library mode)."""
+"""Publisher implementations: Faust's producer (service), aiokafka (tools), memory (tests), null (library
+mode). Importing this module loads no Kafka client: library mode uses :class:`NullPublisher` from here."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from typing import Any
-
-from aiokafka import AIOKafkaProducer
 
 __all__ = ["FaustPublisher", "KafkaPublisher", "MemoryPublisher", "NullPublisher", "Published"]
 
@@ -27,6 +26,8 @@ class KafkaPublisher:
     """A standalone aiokafka producer (acks=all, idempotent)."""
 
     def __init__(self, bootstrap_servers: str) -> None:
+        from aiokafka import AIOKafkaProducer  # only tools that publish to Kafka pay for the import
+
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=2
         )

@@ -1,11 +1,20 @@
-"""Builds the router's resources inside the running event loop (pool, Redis stores, health, pipeline) and
-closes them. One runtime per worker process."""
+"""The composition root: :func:`build_engine` builds what library mode and the worker share (providers,
+routing, scheduler gate, limits, health, cache, stores, metrics); :func:`build_service` adds what only the Kafka
+service needs (topics, pipeline, retry forwarder). Nothing else constructs these parts, and nothing here is
+half-built: an :class:`Engine` is complete when the factory returns it.
+
+Shutdown is bounded: :meth:`Engine.aclose` stops the background work and closes every resource within about a
+second, whatever they are doing, and logs what did not finish (see ``infra.shutdown``)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 from agents.health_board import HealthBoard
 from agents.health_service import HealthService
@@ -24,11 +33,26 @@ from infra.leases import ConcurrencyLeases, LocalLeases, RedisLeases
 from infra.metrics import RouterMetrics, serve_metrics
 from infra.providers.pool import BackendPool
 from infra.rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from infra.shutdown import close_all, stop_tasks
 from schemas.config import RouterConfig
 from schemas.protocols import Publisher
 from schemas.wire import TopicNames
+from streams.publishers import NullPublisher
 
-__all__ = ["RouterRuntime", "slot_capacity", "worker_id"]
+__all__ = [
+    "CLOSE_TIMEOUT_S",
+    "Engine",
+    "Service",
+    "build_engine",
+    "build_service",
+    "slot_capacity",
+    "worker_id",
+]
+
+log = logging.getLogger(__name__)
+
+#: the most :meth:`Engine.aclose` waits for background tasks and resources before it leaves them behind
+CLOSE_TIMEOUT_S = 1.0
 
 
 def worker_id() -> str:
@@ -40,163 +64,217 @@ def slot_capacity(config: RouterConfig) -> int:
     return min(config.worker.max_in_flight, sum(b.max_concurrency for b in config.backends))
 
 
-class RouterRuntime:
-    """Lazily creates everything on first use (inside the worker's loop)."""
+@dataclass(eq=False)
+class Engine:
+    """The router's engine, shared by library mode and the worker. Build it with :func:`build_engine`."""
 
-    def __init__(self, config: RouterConfig, publisher: Publisher) -> None:
-        self.config = config
-        self._publisher = publisher
-        self._lock = asyncio.Lock()
-        self._built = False
-        self.pool: BackendPool | None = None
-        self.idempotency: IdempotencyStore | None = None
-        self.circuits: CircuitStore | None = None
-        self.health: HealthService | None = None
-        self._pipeline: Pipeline | None = None
-        self._forwarder: RetryForwarder | None = None
-        self.cache: SemanticCache | None = None
-        self.gate: SlotGate | None = None
-        self.metrics = RouterMetrics()
-        # the embedder loads now (outside the event loop), so a missing model is a start-up error
-        c = config.cache
-        self._embedder = create_embedder(c.embedder) if c.enabled and c.semantic else None
-        route_spec = config.routing.exemplar_embedder or c.embedder
-        if not any(r.match.exemplars for r in config.routes):
-            self._route_embedder = None
-        elif self._embedder is not None and route_spec == c.embedder:
-            self._route_embedder = self._embedder  # one model in memory for both
-        else:
-            self._route_embedder = create_embedder(route_spec)
-        self.processor: RequestProcessor | None = None
-        self.router: ModelRouter | None = None
-        self.limiter: RateLimiter | None = None
-        self.leases: ConcurrencyLeases | None = None
-        self._route_batcher: BatchingEmbedder | None = None  # route exemplars' own batcher, when not the cache's
-        self.board: HealthBoard | None = None
+    config: RouterConfig
+    publisher: Publisher
+    metrics: RouterMetrics
+    pool: BackendPool
+    board: HealthBoard
+    health: HealthService
+    router: ModelRouter
+    processor: RequestProcessor
+    gate: SlotGate
+    limiter: RateLimiter
+    leases: ConcurrencyLeases
+    idempotency: IdempotencyStore
+    circuits: CircuitStore
+    #: ``None`` exactly when ``cache.enabled`` is false
+    cache: SemanticCache | None
+    #: the route exemplars' own embedding batcher; ``None`` when they share the cache's, or have none
+    route_embedder: BatchingEmbedder | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _background: bool = field(default=False, init=False)
+    _closed: bool = field(default=False, init=False)
 
-    async def start(self) -> None:
-        """Build everything (idempotent)."""
-        await self._ensure()
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``coro`` until :meth:`aclose` stops it."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.append(task)
+        return task
 
-    async def _ensure(self) -> None:
-        if self._built:
+    def start_background(self) -> None:
+        """Cache index sync, shared circuit state, probes, health events (idempotent)."""
+        if self._background or self._closed:
             return
-        async with self._lock:
-            if not self._built:
-                self._build()
-                self._built = True
-
-    async def pipeline(self) -> Pipeline:
-        await self._ensure()
-        assert self._pipeline is not None
-        return self._pipeline
-
-    async def forwarder(self) -> RetryForwarder:
-        await self._ensure()
-        assert self._forwarder is not None
-        return self._forwarder
-
-    async def run_background(self) -> None:
-        """Background work of this worker: cache index sync, shared circuit state, probes, health events."""
-        await self._ensure()
-        assert self.health is not None
-        self.metrics.watch_gc()
-        lag_watch = asyncio.create_task(self.metrics.watch_loop_lag())
-        if self.config.worker.metrics_port:
-            serve_metrics(self.metrics, self.config.worker.metrics_port, self.config.worker.metrics_host)
+        self._background = True
         if self.cache is not None:
             self.cache.start()
-        try:
-            await self.health.run()
-        finally:
-            lag_watch.cancel()
+        self.spawn(self.health.run(), "health")
 
-    def _build(self) -> None:
-        cfg = self.config
-        wid = worker_id()
-        topics = TopicNames(cfg.kafka.topic_prefix)
-        self.pool = BackendPool(cfg.backends)
-        redis_on = cfg.redis.enabled
-        self.idempotency = RedisIdempotencyStore(cfg.redis) if redis_on else NullIdempotencyStore()
-        self.circuits = RedisCircuitStore(cfg.redis) if redis_on else NullCircuitStore()
-        embedder = BatchingEmbedder(self._embedder) if self._embedder is not None else None
-        if cfg.cache.enabled:
-            dim = embedder.dim if embedder is not None else 1
-            store: CacheStore = RedisCacheStore(cfg.redis, dim) if redis_on else MemoryCacheStore()
-            self.cache = SemanticCache(cfg.cache, store, embedder)
-        board = HealthBoard([b.name for b in cfg.backends], cfg.health, stale_after_s=cfg.routing.slo_recheck_s)
-        self.health = HealthService(
-            board,
-            self.circuits,
-            self._publisher,
-            topics.health,
-            self.pool,
-            cfg.health,
-            worker_id=wid,
-            default_model=cfg.default_model,
-        )
-        self.gate = SlotGate(
-            create_scheduler(cfg.worker.scheduler),
-            slot_capacity(cfg),
-            on_dispatch=lambda t, waited: self.metrics.observe_wait(t.priority.value, waited),
-            reserved=cfg.worker.scheduler.reserved_share,
-            adaptive=cfg.worker.scheduler.adaptive_reserve,
-        )
-        self.metrics.sources.gate = self.gate
-        self.limiter = RedisRateLimiter(cfg.redis) if redis_on else LocalRateLimiter()
-        # a lease outlives any call (provider timeout) so a worker dying mid-call frees it soon after
-        lease_ttl_s = max(b.timeout_s for b in cfg.backends) + 10.0
-        cluster_caps = redis_on and cfg.limits.cluster_concurrency
-        self.leases = RedisLeases(cfg.redis, lease_ttl_s) if cluster_caps else LocalLeases()
-        exemplars = None
-        if self._route_embedder is not None:
-            same = embedder is not None and self._route_embedder is self._embedder
-            if same and embedder is not None:
-                route_embedder = embedder  # closed with the cache
-            else:
-                route_embedder = self._route_batcher = BatchingEmbedder(self._route_embedder)
-            exemplars = ExemplarIndex(cfg.routes, route_embedder.embed_many, route_embedder.embed_one)
-        self.board = board
-        self.router = router = ModelRouter(cfg, health=board, exemplars=exemplars)
-        self.processor = processor = RequestProcessor(
-            self.pool,
-            router,
-            cfg.worker.retry,
-            health=board,
-            on_transition=self.health.notify,
-            worker_id=wid,
-            cache=self.cache,
-            limiter=self.limiter,
-            limits=cfg.limits,
-            leases=self.leases,
-        )
-        self._pipeline = Pipeline(
-            processor,
-            self._publisher,
-            topics,
-            self.gate,
-            self.idempotency,
-            retry_tiers_s=cfg.worker.retry.tiers_s,
-            cost_unit=cfg.worker.scheduler.cost_unit,
-            on_response=self.metrics.record_response,
-        )
-        self.metrics.sources.pipeline_stats = self._pipeline.stats
-        self._forwarder = RetryForwarder(self._publisher, self._pipeline)
-
-    async def aclose(self) -> None:
+    async def aclose(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop the background tasks, then close every resource at once; returns within about ``timeout_s``
+        whatever they are doing (the ones that did not finish are logged and left behind). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        await stop_tasks(self._tasks, timeout_s / 2)
+        left = max(deadline - loop.time(), 0.0)
+        closers = {
+            "health": self.health.aclose,
+            "backends": self.pool.aclose,
+            "idempotency store": self.idempotency.aclose,
+            "circuit store": self.circuits.aclose,
+            "rate limiter": self.limiter.aclose,
+            "leases": self.leases.aclose,
+        }
         if self.cache is not None:
-            await self.cache.aclose()
-        if self.health is not None:
-            await self.health.aclose()
-        if self.pool is not None:
-            await self.pool.aclose()
-        if self.idempotency is not None:
-            await self.idempotency.aclose()
-        if self.circuits is not None:
-            await self.circuits.aclose()
-        if self.limiter is not None:
-            await self.limiter.aclose()
-        if self.leases is not None:
-            await self.leases.aclose()
-        if self._route_batcher is not None:
-            await self._route_batcher.aclose()
+            cache = self.cache
+            closers["cache"] = lambda: cache.aclose(timeout_s=left / 2)
+        if self.route_embedder is not None:
+            closers["route embedder"] = self.route_embedder.aclose
+        await close_all(closers, left)
+
+
+async def build_engine(
+    config: RouterConfig, publisher: Publisher | None = None, *, metrics: RouterMetrics | None = None
+) -> Engine:
+    """Build the engine inside the running loop. Embedding models load in a thread first, so a missing model
+    fails here, at start-up, without stalling the loop. Nothing connects yet (Redis and HTTP connect lazily)."""
+    cfg = config
+    publisher = publisher or NullPublisher()
+    metrics = metrics or RouterMetrics()
+    cache_embedder, route_embedder = await _embedders(cfg)
+    wid = worker_id()
+    pool = BackendPool(cfg.backends)
+    idempotency, circuits, limiter, leases = _shared_state(cfg)
+    cache = _cache(cfg, cache_embedder)
+    board = HealthBoard([b.name for b in cfg.backends], cfg.health, stale_after_s=cfg.routing.slo_recheck_s)
+    health = HealthService(
+        board,
+        circuits,
+        publisher,
+        TopicNames(cfg.kafka.topic_prefix).health,
+        pool,
+        cfg.health,
+        worker_id=wid,
+        default_model=cfg.default_model,
+    )
+    router = ModelRouter(cfg, health=board, exemplars=_exemplars(cfg, route_embedder or cache_embedder))
+    processor = RequestProcessor(
+        pool,
+        router,
+        cfg.worker.retry,
+        health=board,
+        on_transition=health.notify,
+        worker_id=wid,
+        cache=cache,
+        limiter=limiter,
+        limits=cfg.limits,
+        leases=leases,
+    )
+    return Engine(
+        config=cfg,
+        publisher=publisher,
+        metrics=metrics,
+        pool=pool,
+        board=board,
+        health=health,
+        router=router,
+        processor=processor,
+        gate=_gate(cfg, metrics),
+        limiter=limiter,
+        leases=leases,
+        idempotency=idempotency,
+        circuits=circuits,
+        cache=cache,
+        route_embedder=route_embedder,
+    )
+
+
+async def _embedders(cfg: RouterConfig) -> tuple[BatchingEmbedder | None, BatchingEmbedder | None]:
+    """(the cache's embedder, the route exemplars' own one). Exemplars share the cache's model when both name
+    the same one (one model in memory); either is ``None`` when nothing needs it."""
+    c = cfg.cache
+    cache_model = await asyncio.to_thread(create_embedder, c.embedder) if c.enabled and c.semantic else None
+    cache_embedder = BatchingEmbedder(cache_model) if cache_model is not None else None
+    route_spec = cfg.routing.exemplar_embedder or c.embedder
+    if not any(r.match.exemplars for r in cfg.routes) or (cache_embedder is not None and route_spec == c.embedder):
+        return cache_embedder, None
+    return cache_embedder, BatchingEmbedder(await asyncio.to_thread(create_embedder, route_spec))
+
+
+def _exemplars(cfg: RouterConfig, embedder: BatchingEmbedder | None) -> ExemplarIndex | None:
+    if embedder is None or not any(r.match.exemplars for r in cfg.routes):
+        return None
+    return ExemplarIndex(cfg.routes, embedder.embed_many, embedder.embed_one)
+
+
+def _shared_state(cfg: RouterConfig) -> tuple[IdempotencyStore, CircuitStore, RateLimiter, ConcurrencyLeases]:
+    """Redis-backed when Redis is enabled (shared by every router on it), else local to the process."""
+    redis_on = cfg.redis.enabled
+    idempotency = RedisIdempotencyStore(cfg.redis) if redis_on else NullIdempotencyStore()
+    circuits = RedisCircuitStore(cfg.redis) if redis_on else NullCircuitStore()
+    limiter = RedisRateLimiter(cfg.redis) if redis_on else LocalRateLimiter()
+    # a lease outlives any call (provider timeout) so a worker dying mid-call frees it soon after
+    lease_ttl_s = max(b.timeout_s for b in cfg.backends) + 10.0
+    cluster_caps = redis_on and cfg.limits.cluster_concurrency
+    leases = RedisLeases(cfg.redis, lease_ttl_s) if cluster_caps else LocalLeases()
+    return idempotency, circuits, limiter, leases
+
+
+def _cache(cfg: RouterConfig, embedder: BatchingEmbedder | None) -> SemanticCache | None:
+    if not cfg.cache.enabled:
+        return None
+    dim = embedder.dim if embedder is not None else 1
+    store: CacheStore = RedisCacheStore(cfg.redis, dim) if cfg.redis.enabled else MemoryCacheStore()
+    return SemanticCache(cfg.cache, store, embedder)
+
+
+def _gate(cfg: RouterConfig, metrics: RouterMetrics) -> SlotGate:
+    s = cfg.worker.scheduler
+    gate = SlotGate(
+        create_scheduler(s),
+        slot_capacity(cfg),
+        on_dispatch=lambda t, waited: metrics.observe_wait(t.priority.value, waited),
+        reserved=s.reserved_share,
+        adaptive=s.adaptive_reserve,
+    )
+    metrics.sources.gate = gate
+    return gate
+
+
+@dataclass(eq=False)
+class Service:
+    """The Kafka service around an engine: the pipeline the class agents feed, the retry forwarder the tier
+    agents feed. Build it with :func:`build_service`."""
+
+    engine: Engine
+    topics: TopicNames
+    pipeline: Pipeline
+    forwarder: RetryForwarder
+
+    def start_background(self) -> None:
+        """The engine's background work, plus the worker's own: GC and loop-lag watch, the metrics endpoint."""
+        engine = self.engine
+        engine.metrics.watch_gc()
+        engine.spawn(engine.metrics.watch_loop_lag(), "loop-lag")
+        worker = engine.config.worker
+        if worker.metrics_port:
+            serve_metrics(engine.metrics, worker.metrics_port, worker.metrics_host)
+        engine.start_background()
+
+    async def aclose(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        await self.engine.aclose(timeout_s)
+
+
+def build_service(engine: Engine) -> Service:
+    """Add the service-only parts to ``engine``; they publish through the engine's publisher."""
+    cfg = engine.config
+    topics = TopicNames(cfg.kafka.topic_prefix)
+    pipeline = Pipeline(
+        engine.processor,
+        engine.publisher,
+        topics,
+        engine.gate,
+        engine.idempotency,
+        retry_tiers_s=cfg.worker.retry.tiers_s,
+        cost_unit=cfg.worker.scheduler.cost_unit,
+        on_response=engine.metrics.record_response,
+    )
+    engine.metrics.sources.pipeline_stats = pipeline.stats
+    return Service(engine, topics, pipeline, RetryForwarder(engine.publisher, pipeline))

@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(config: RouterConfig, *, loglevel: str | None = None) -> None:
-    """Create missing topics, then run the Faust worker until SIGINT/SIGTERM. Does not return normally."""
+    """Create missing topics, build the service, then run the Faust worker until SIGINT/SIGTERM (the service
+    closes within about a second of the stop). Does not return normally."""
     import faust  # heavy import, only where needed
 
     loop = asyncio.new_event_loop()
@@ -24,7 +25,7 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None) -> None:
     created = loop.run_until_complete(ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s))
     if created:
         log.info("created %d topics", len(created))
-    app = create_app(config, loop=loop)
+    app = loop.run_until_complete(create_app(config, loop=loop))  # the engine is built before Kafka is joined
     # everything loaded so far lives for the whole process: keep it out of the collector's full passes
     # (fewer and shorter pauses of the event loop, which show up directly in queue-wait tails)
     gc.collect()

@@ -1,4 +1,4 @@
-"""Builds cache_pairs.tsv, the labelled set for `llm-router cache eval` and `bench cache`.
+"""Builds cache_pairs.tsv, the labelled set for `llm-router cache eval` and `python -m benchmarks cache`.
 
 Columns: a, b, same (1: serving a's answer for b is right; 0: it would be wrong), langs (e.g. en-zh).
 Hand-written: paraphrases, cross-lingual translations (zh, es, de, fr) and near-misses that must not hit

@@ -1,4 +1,4 @@
-"""Generate ``cost_trace.jsonl``: the mixed workload of ``llm-router bench cost``.
+"""Generate ``cost_trace.jsonl``: the mixed workload of ``python -m benchmarks cost``.
 
 Easy prompts (chit-chat, facts, translations, definitions) and hard ones (multi-step math, reasoning, code,
 design, analysis), each labelled; some have hand-written paraphrases (same question, other words or another

@@ -29,8 +29,8 @@ fi
 log "the five named regressions of issue 20"
 "$VENV/bin/python" tests/mutation/named_regressions.py
 
-log "mutmut run (progress in mutants/; interrupt and re-run to resume)"
-rm -rf mutants
+log "mutmut run (progress in mutants/; interrupt and re-run to resume; MUTATION_FRESH=1 starts over)"
+[ "${MUTATION_FRESH:-0}" = 1 ] && rm -rf mutants  # otherwise mutmut resumes and re-tests only what changed
 set +e
 "$VENV/bin/mutmut" run "$@"
 rc=$?

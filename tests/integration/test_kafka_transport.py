@@ -19,7 +19,7 @@ from faust.types import TP
 
 from streams.kafka_transport import RouterConsumerThread
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.integration]
 
 
 def _thread_over(cls: type[AIOKafkaConsumerThread], consumer: AIOKafkaConsumer) -> Any:
@@ -71,7 +71,7 @@ async def test_the_consumer_uses_our_fetch_wait(kafka_bootstrap: str) -> None:
     config = load_config(None)
     kafka = config.kafka.model_copy(update={"bootstrap_servers": kafka_bootstrap, "fetch_max_wait_ms": 37})
     config = config.model_copy(update={"kafka": kafka})
-    app = create_app(config)
+    app = await create_app(config)
     try:
         consumer = app.consumer
         thread = consumer._thread
@@ -79,4 +79,4 @@ async def test_the_consumer_uses_our_fetch_wait(kafka_bootstrap: str) -> None:
         aiokafka_consumer = thread._create_consumer(loop=app.loop)
         assert aiokafka_consumer._fetch_max_wait_ms == 37
     finally:
-        await app.runtime.aclose()
+        await app.router_service.aclose()

@@ -26,35 +26,35 @@ CASES = [
         "agents/scheduler.py",
         "return cq.weight * (1.0 + max(now - oldest.arrival, 0.0) / aging)",
         "return cq.weight",
-        "tests/unit/test_scheduler.py::test_aging_lets_an_old_low_class_overtake_a_young_high_class",
+        "tests/unit/agents/test_scheduler.py::test_aging_lets_an_old_low_class_overtake_a_young_high_class",
     ),
     (
         "streak not reset",
         "agents/circuit_breaker.py",
         "        self._window.append(True)\n        self._consecutive = 0\n",
         "        self._window.append(True)\n",
-        "tests/unit/test_circuit_breaker.py::test_a_success_resets_the_failure_streak",
+        "tests/unit/agents/test_circuit_breaker.py::test_a_success_resets_the_failure_streak",
     ),
     (
         "6 s window",
         "infra/rate_limits.py",
         "WINDOW_S = 60",
         "WINDOW_S = 6",
-        "tests/unit/test_rate_limits.py::test_an_rpm_limit_holds_for_the_whole_minute",
+        "tests/unit/infra/test_rate_limits.py::test_an_rpm_limit_holds_for_the_whole_minute",
     ),
     (
         "overdue lane capped",
         "agents/scheduler.py",
         "min(self._overdue_tokens + self.settings.overdue_share, 1.0)",
         "min(self._overdue_tokens + self.settings.overdue_share, 0.99)",
-        "tests/unit/test_scheduler.py::test_overdue_lane_serves_exactly_its_share",
+        "tests/unit/agents/test_scheduler.py::test_overdue_lane_serves_exactly_its_share",
     ),
     (
         "precedence swapped",
         "agents/routing.py",
         None,  # a structural edit, see _swap_route_precedence
         None,
-        "tests/unit/test_routing_engine.py::test_a_named_route_wins_over_an_explicit_model",
+        "tests/unit/agents/test_routing_engine.py::test_a_named_route_wins_over_an_explicit_model",
     ),
 ]
 

@@ -48,3 +48,11 @@ def test_headers_dict_accepts_pairs_and_mappings() -> None:
     assert headers_dict([("a", b"1"), ("b", "2")]) == {"a": b"1", "b": b"2"}
     assert headers_dict({"a": b"1"}) == {"a": b"1"}
     assert headers_dict(None) == {}
+
+
+def test_header_names_are_plain_str() -> None:
+    """aiokafka rejects header keys that are not exactly ``str`` (a StrEnum member fails with TypeError)."""
+    from schemas.wire import REPLAY_HEADER, RETRY_HEADER, TRACE_HEADERS, Header
+
+    names = [v for k, v in vars(Header).items() if k.isupper()]
+    assert len(names) == 8 and all(type(n) is str for n in [*names, RETRY_HEADER, REPLAY_HEADER, *TRACE_HEADERS])

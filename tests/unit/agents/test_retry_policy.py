@@ -32,8 +32,10 @@ def test_no_retry_for_non_retriable_or_exhausted() -> None:
     assert policy.next_delay(2, retriable=True) is not None
 
 
-@pytest.mark.parametrize(("retry_after", "left", "expect_retry"), [(2.0, 1.0, False), (0.5, 1.0, True)])
+@pytest.mark.parametrize(
+    ("retry_after", "left", "expect_retry"), [(2.0, 1.0, False), (1.0, 1.0, False), (0.5, 1.0, True)]
+)
 def test_deadline_aware(retry_after: float, left: float, expect_retry: bool) -> None:
     policy = _policy(max_attempts=5)
     delay = policy.next_delay(1, retriable=True, retry_after=retry_after, time_left_s=left)
-    assert (delay is not None) is expect_retry
+    assert (delay is not None) is expect_retry  # a retry due exactly at the deadline cannot finish before it

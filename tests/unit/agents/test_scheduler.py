@@ -12,7 +12,8 @@ from agents.scheduler import FairScheduler, FifoScheduler, StrictPrioritySchedul
 from schemas.config import SchedulerSettings, TenantDemotion
 from schemas.errors import ConfigError
 from schemas.events import PRIORITIES, Priority
-from tests.unit.scheduling_sim import simulate
+from tests.budget import examples
+from tests.unit.agents.scheduling_sim import simulate
 
 CRIT, HIGH, NORM, BATCH = PRIORITIES
 
@@ -24,7 +25,7 @@ def _settings(**kw: object) -> SchedulerSettings:
 weights_st = st.fixed_dictionaries({p: st.integers(1, 20).map(float) for p in PRIORITIES})
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(weights=weights_st, aging=st.sampled_from([None, 5.0]))
 def test_shares_converge_to_weights_under_saturation(weights: dict[Priority, float], aging: float | None) -> None:
     s = _settings(weights=weights, aging_s=aging, max_wait_s=dict.fromkeys(PRIORITIES, 1e9))
@@ -47,7 +48,7 @@ arrival_st = st.lists(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     arrivals=arrival_st,
     share=st.sampled_from([0.25, 0.5, 1.0]),
@@ -91,7 +92,7 @@ def test_strict_priority_breaks_the_bound_that_fair_keeps() -> None:
 tenants_st = st.dictionaries(st.sampled_from(list("abcdef")), st.integers(1, 60), min_size=2, max_size=6)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(backlog=tenants_st, demote=st.booleans())
 def test_tenants_share_their_class_equally_while_backlogged(backlog: dict[str, int], demote: bool) -> None:
     s = _settings(demotion=TenantDemotion(enabled=demote))
@@ -112,7 +113,7 @@ def test_tenants_share_their_class_equally_while_backlogged(backlog: dict[str, i
     assert sched.waiting() == 0
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(costs=st.lists(st.integers(1, 50).map(float), min_size=40, max_size=120), quantum=st.sampled_from([10.0, 50.0]))
 def test_drr_is_fair_in_cost_when_requests_differ_in_size(costs: list[float], quantum: float) -> None:
     s = _settings(tenant_quantum=quantum, demotion=TenantDemotion(enabled=False))

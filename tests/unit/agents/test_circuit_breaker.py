@@ -1,4 +1,4 @@
-from agents.circuit_breaker import CircuitBreaker, CircuitState
+from agents.circuit_breaker import CircuitBreaker, CircuitState, Transition
 from agents.health_board import HealthBoard
 from infra.circuit_store import SharedCircuit
 from schemas.config import BreakerSettings, HealthSettings
@@ -13,9 +13,8 @@ class Clock:
 
 
 def _breaker(clock: Clock, **kw: float) -> CircuitBreaker:
-    settings = BreakerSettings(
-        **{"window": 10, "min_calls": 4, "failure_rate": 0.5, "consecutive_failures": 3, "open_s": 5.0, **kw}
-    )  # type: ignore[arg-type]
+    defaults = {"window": 10, "min_calls": 4, "failure_rate": 0.5, "consecutive_failures": 3, "open_s": 5.0}
+    settings = BreakerSettings.model_validate({**defaults, **kw})
     return CircuitBreaker("b", settings, clock)
 
 
@@ -135,3 +134,86 @@ def test_a_success_resets_the_failure_streak() -> None:
     assert br.state is CircuitState.CLOSED
     t = br.record_failure("503")  # now three in a row
     assert t is not None and t.new is CircuitState.OPEN and "3 consecutive failures" in t.reason
+
+
+def test_a_fresh_breaker_is_closed_never_changed_and_allows_calls_now() -> None:
+    br = _breaker(Clock())
+    assert (br.state, br.changed_at, br.open_until) == (CircuitState.CLOSED, 0.0, None)  # 0: never changed
+    assert br.available_in() == 0.0 and br.allow()
+
+
+def test_transitions_name_the_backend_the_time_and_why() -> None:
+    """Transitions are published (health topic, shared store): backend, time, reason and deadline are exact."""
+    clock = Clock()
+    br = _breaker(clock)
+    br.record_failure()
+    br.record_failure()
+    assert br.record_failure() == Transition(
+        "b", CircuitState.CLOSED, CircuitState.OPEN, "3 consecutive failures, last: call failed", 1000.0, 1005.0
+    )
+    clock.now = 1005.0
+    assert br.allow()
+    assert br.record_failure("timeout") == Transition(
+        "b", CircuitState.HALF_OPEN, CircuitState.OPEN, "trial call failed: timeout", 1005.0, 1010.0
+    )
+    clock.now = 1010.0
+    assert br.allow()
+    assert br.record_success() == Transition(
+        "b", CircuitState.HALF_OPEN, CircuitState.CLOSED, "trial call succeeded", 1010.0, None
+    )
+    clock.now = 1011.0
+    assert br.force_open("probe failed", until=1040.0) == Transition(
+        "b", CircuitState.CLOSED, CircuitState.OPEN, "probe failed", 1011.0, 1040.0
+    )
+    clock.now = 1012.0
+    assert br.force_closed("probe ok") == Transition(
+        "b", CircuitState.OPEN, CircuitState.CLOSED, "probe ok", 1012.0, None
+    )
+    assert (br.changed_at, br.open_until) == (1012.0, None)
+
+
+def test_the_failure_rate_counts_from_exactly_min_calls() -> None:
+    br = _breaker(Clock(), consecutive_failures=100, min_calls=4, failure_rate=0.5)
+    assert [br.record_success(), br.record_failure(), br.record_success()] == [None, None, None]
+    t = br.record_failure()  # the 4th call: 2/4 failed
+    assert t is not None and t.new is CircuitState.OPEN and t.reason == "failure rate 50% over 4 calls"
+
+
+def test_the_window_slides_old_outcomes_out() -> None:
+    br = _breaker(Clock(), window=4, min_calls=4, consecutive_failures=100, failure_rate=0.5)
+    for _ in range(4):
+        br.record_success()
+    assert br.record_failure() is None  # window [ok, ok, ok, fail]
+    assert br.failure_rate == 0.25
+    t = br.record_failure()  # [ok, ok, fail, fail]: 2/4, though only 2 of all 6 calls failed
+    assert t is not None and t.new is CircuitState.OPEN and br.failure_rate == 0.5
+
+
+def test_half_open_allows_exactly_half_open_max_calls_trials() -> None:
+    clock = Clock()
+    br = _breaker(clock, half_open_max_calls=3)
+    br.force_open("x", until=clock.now + 1)
+    assert not br.allow()
+    clock.now += 1
+    assert [br.allow() for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_available_in_counts_down_to_the_reopening() -> None:
+    clock = Clock()
+    br = _breaker(clock)
+    br.force_open("x", until=clock.now + 2.0)
+    clock.now += 1.5
+    assert br.available_in() == 0.5
+    clock.now += 0.5
+    assert br.state is CircuitState.HALF_OPEN and br.available_in() == 0.0
+
+
+def test_a_forced_close_restarts_the_failure_streak() -> None:
+    clock = Clock()
+    br = _breaker(clock, min_calls=100)  # only the streak (3) can open
+    for _ in range(3):
+        br.record_failure()
+    assert br.force_closed("probe ok") is not None
+    assert br.record_failure() is None and br.record_failure() is None  # two, not 3 + 2
+    assert br.state is CircuitState.CLOSED
+    assert br.record_failure() is not None

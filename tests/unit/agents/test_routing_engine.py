@@ -11,11 +11,12 @@ import pytest
 
 from agents.health_board import HealthBoard
 from agents.routing import ExemplarIndex, ModelRouter
-from agents.strategies import Candidate, StrategyRegistry, default_strategies
+from agents.strategies import Candidate, StrategyRegistry, as_strategy, default_strategies
 from infra.pricing import PriceTable
 from schemas.config import HealthSettings, RouterConfig
 from schemas.errors import ConfigError, NoRouteError
 from schemas.events import ChatMessage, ChatRequest
+from schemas.registry import ExtensionPoint
 
 
 def _cfg(**extra: Any) -> RouterConfig:
@@ -171,7 +172,7 @@ def test_strategy_registry_accepts_plugins() -> None:
         def order(self, candidates: list[Candidate], context: Any) -> list[Candidate]:
             return candidates[::-1]
 
-    reg = StrategyRegistry()
+    reg = StrategyRegistry(ExtensionPoint("routing strategy", "test.strategies", {}), adapt=as_strategy)
     reg.register("reverse", Reverse())
     assert [c.backend for c in reg.get("reverse").order(CANDS, None)] == ["c", "b", "a"]  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="registered: reverse"):

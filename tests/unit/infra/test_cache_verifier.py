@@ -5,6 +5,14 @@ from infra.cache.verifier import signature, verify
 from schemas.config import CacheSettings
 from schemas.events import ChatMessage, ChatRequest
 
+
+@pytest.fixture(autouse=True)
+def _fresh_signatures() -> None:
+    """``signature`` is memoised: without this a test could pass on signatures computed by an earlier test
+    (or, under mutation testing, by the unmutated code in the parent process)."""
+    signature.cache_clear()
+
+
 SAME = [
     ("How to learn Python", "Python入门方法"),
     ("What is the capital of France?", "法国的首都是哪里？"),

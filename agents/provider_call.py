@@ -1,0 +1,104 @@
+"""One provider call for one candidate, with the backend's health told before and after: the only place that
+talks to a provider. The caller gets a typed :class:`AttemptResult`, never an exception for a provider failure."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agents.circuit_breaker import Transition
+from agents.health_board import HealthBoard
+from agents.routing import Candidate
+from infra.providers.pool import BackendPool
+from schemas.errors import ProviderError
+from schemas.events import ChatRequest
+from schemas.protocols import ProviderCall, ProviderResult
+
+__all__ = ["AttemptResult", "AttemptStatus", "ProviderCaller"]
+
+_MIN_TIMEOUT_S = 0.001  # a call with its deadline already passed still gets a valid (tiny) timeout
+
+
+class AttemptStatus(StrEnum):
+    """How a call ended: answered, failed in a way another try may fix, or refused for good."""
+
+    OK = "ok"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """One call: ``result`` when ``OK``, otherwise the ``error`` the provider adapter raised."""
+
+    status: AttemptStatus
+    elapsed_ms: float
+    result: ProviderResult | None = None
+    error: ProviderError | None = None
+
+
+class ProviderCaller:
+    """Calls a candidate's backend and keeps the health board (circuit breaker, latency) informed."""
+
+    def __init__(
+        self,
+        pool: BackendPool,
+        *,
+        health: HealthBoard | None = None,
+        on_transition: Callable[[Transition], None] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._pool = pool
+        self._health = health
+        self._notify = on_transition
+        self._clock = clock
+
+    def allowed(self, backend: str) -> bool:
+        """False while the backend's circuit is open."""
+        return self._health is None or self._health.allow(backend)
+
+    def open_waits(self, candidates: list[Candidate]) -> list[float]:
+        """Seconds until each candidate's circuit lets a call through again (``[0.0]`` without a board)."""
+        if self._health is None:
+            return [0.0]
+        return [self._health.available_in(c.backend) for c in candidates]
+
+    async def call(self, request: ChatRequest, candidate: Candidate, *, time_left_s: float | None) -> AttemptResult:
+        """Call ``candidate`` within the backend's timeout, shortened to the request's time left."""
+        timeout = self._pool.config(candidate.backend).timeout_s
+        if time_left_s is not None:
+            timeout = max(min(timeout, time_left_s), _MIN_TIMEOUT_S)
+        call = ProviderCall(
+            model=candidate.model,
+            messages=request.messages,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            timeout_s=timeout,
+            request_id=request.request_id,
+        )
+        if self._health is not None:
+            self._health.begin(candidate.backend)
+        t0 = self._clock()
+        try:
+            result = await self._pool.get(candidate.backend).complete(call)
+        except ProviderError as exc:
+            elapsed = (self._clock() - t0) * 1000
+            # a non-retriable answer (4xx) says nothing about the backend's health: neither success nor failure
+            self._record(candidate.backend, False if exc.retriable else None, elapsed, exc.code)
+            status = AttemptStatus.FAILED if exc.retriable else AttemptStatus.REJECTED
+            return AttemptResult(status, elapsed, error=exc)
+        except BaseException:
+            if self._health is not None:
+                self._health.end(candidate.backend, ok=None, latency_ms=0.0)
+            raise
+        elapsed = (self._clock() - t0) * 1000
+        self._record(candidate.backend, True, elapsed)
+        return AttemptResult(AttemptStatus.OK, elapsed, result=result)
+
+    def _record(self, backend: str, ok: bool | None, latency_ms: float, reason: str = "") -> None:
+        if self._health is not None:
+            transition = self._health.end(backend, ok=ok, latency_ms=latency_ms, reason=reason)
+            if transition is not None and self._notify is not None:
+                self._notify(transition)

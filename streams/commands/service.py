@@ -1,0 +1,71 @@
+"""Running things: ``worker``, ``topics``, ``fake-provider``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from streams.commands import add_command, config_of
+
+if TYPE_CHECKING:
+    from streams.commands import Subparsers
+
+__all__ = ["register"]
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    loglevel = args.log_level or ("debug" if args.verbose else None)
+    run_worker(config_of(args), loglevel=loglevel)
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from streams.topics import ensure_topics
+
+    config = config_of(args)
+    created = asyncio.run(ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s))
+    print("\n".join(created) if created else "all topics exist")
+    return 0
+
+
+def _fake_provider(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from infra.fake_provider.server import build_app
+
+    print(f"fake provider on http://{args.host}:{args.port} (OpenAI: /b/<backend>/v1/chat/completions)", flush=True)
+    web.run_app(build_app(args.seed), host=args.host, port=args.port, print=None, access_log=None)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from streams.demo import DemoOptions, default_state_dir
+    from streams.demo import main as demo_main
+
+    opts = DemoOptions(requests=args.requests, state_dir=default_state_dir(), timeout_s=args.timeout)
+    if args.config:
+        opts.config_path = Path(args.config).resolve()
+    return demo_main(opts)
+
+
+def register(sub: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    add_command(sub, "worker", "run a router worker (Faust); start several to scale out", parents, _worker)
+    add_command(sub, "topics", "create the topics that are missing (workers do it on start too)", parents, _topics)
+
+    f = add_command(sub, "fake-provider", "run the fake OpenAI-format provider server", parents, _fake_provider)
+    f.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    f.add_argument("--port", type=int, default=8900, help="port to listen on (default: %(default)s)")
+    f.add_argument("--seed", type=int, default=None, help="random seed of the fault injection (default: random)")
+
+    d = add_command(sub, "demo", "fake providers + a worker + a mixed workload, then a summary", parents, _demo)
+    d.add_argument("--requests", type=int, default=300, help="valid requests to send (default: %(default)s)")
+    d.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        help="seconds to wait for the worker and the answers (default: %(default)s)",
+    )
