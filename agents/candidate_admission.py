@@ -6,13 +6,13 @@ scheduler order before any candidate is considered."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agents.routing import Candidate
 from agents.token_estimate import estimate_request_tokens
 from infra.leases import ConcurrencyLeases, Lease
 from infra.providers.pool import BackendPool
-from infra.rate_limits import LimitUse, RateLimiter
+from infra.rate_limits import Counted, LimitUse, RateLimiter
 from schemas.config import LimitSettings
 from schemas.events import ChatRequest, Priority
 from schemas.protocols import ProviderResult
@@ -31,11 +31,11 @@ def next_pause(pause: float, priority: Priority) -> float:
 
 @dataclass
 class Admitted:
-    """What admission said about one candidate: go ahead (holding ``lease``, counted in ``uses``) or not
-    (``refused`` says why; ``at_cap`` or ``retry_after_s`` say when trying again may help)."""
+    """What admission said about one candidate: go ahead (holding ``lease``, with what the rate limits
+    ``counted``) or not (``refused`` says why; ``at_cap`` or ``retry_after_s`` say when trying again may help)."""
 
     lease: Lease | None = None
-    uses: list[LimitUse] = field(default_factory=list)
+    counted: Counted | None = None
     refused: str | None = None
     at_cap: bool = False
     retry_after_s: float | None = None
@@ -67,15 +67,16 @@ class CandidateAdmission:
             if lease is None:
                 return Admitted(refused=f"at its concurrency cap ({cap} calls in flight)", at_cap=True)
         uses = self.limit_uses(request, candidate)
-        if uses and self._limiter is not None:
-            admission = await self._limiter.acquire(uses)
-            if not admission.ok:
-                await self.release(Admitted(lease=lease))
-                return Admitted(
-                    refused=f"rate limit {admission.blocked_by}: next room in {admission.retry_after_s:.1f}s",
-                    retry_after_s=admission.retry_after_s,
-                )
-        return Admitted(lease=lease, uses=uses)
+        if not uses or self._limiter is None:
+            return Admitted(lease=lease)
+        admission = await self._limiter.acquire(uses)
+        if not admission.ok:
+            await self.release(Admitted(lease=lease))
+            return Admitted(
+                refused=f"rate limit {admission.blocked_by}: next room in {admission.retry_after_s:.1f}s",
+                retry_after_s=admission.retry_after_s,
+            )
+        return Admitted(lease=lease, counted=admission.counted)
 
     async def release(self, admitted: Admitted) -> None:
         """Give the concurrency lease back (the call is over); counted rate limits stay counted."""
@@ -83,15 +84,14 @@ class CandidateAdmission:
             await self._leases.release(admitted.lease)
 
     async def correct_tokens(self, admitted: Admitted, result: ProviderResult) -> None:
-        """Replace the token estimate counted at admission by what the provider reports it used."""
-        if self._limiter is None:
-            return
+        """Replace the tokens counted at admission (the estimate, clamped to each limit) by what the provider
+        reports it used; a provider that reports nothing leaves the estimate counted."""
         actual = result.usage.prompt_tokens + result.usage.completion_tokens
-        if actual <= 0:
+        if self._limiter is None or admitted.counted is None or actual <= 0:
             return
-        for use in admitted.uses:
-            if use.key.endswith(":tpm"):
-                await self._limiter.adjust(use.key, actual - use.amount)
+        tokens = {use.key: actual for use in admitted.counted.uses if use.key.endswith(":tpm")}
+        if tokens:
+            await self._limiter.correct(admitted.counted, tokens)
 
     def may_wait(self, waited_s: float, pause: float, time_left_s: float | None) -> bool:
         """Whether to wait ``pause`` more for a concurrency slot in this worker (``limits.concurrency_wait_s``,

@@ -33,7 +33,8 @@ class CircuitBreaker:
     """Closed: calls flow, outcomes fill a sliding window; it opens on ``consecutive_failures`` failures in a
     row or a failure rate ≥ ``failure_rate`` over ≥ ``min_calls`` calls. Open: no calls until ``open_s``
     passed. Half-open: up to ``half_open_max_calls`` trial calls; a success closes, a failure re-opens.
-    Probes and other workers can force a state (``force_open`` / ``force_closed``)."""
+    A call or probe proving the backend unusable opens it at once (``trip``); probes and other workers can
+    force a state (``force_open`` / ``force_closed``)."""
 
     def __init__(self, backend: str, settings: BreakerSettings, clock: Callable[[], float] = time.time) -> None:
         self.backend = backend
@@ -94,6 +95,13 @@ class CircuitBreaker:
             if len(self._window) >= s.min_calls and self.failure_rate >= s.failure_rate:
                 return self._open(f"failure rate {self.failure_rate:.0%} over {len(self._window)} calls")
         return None
+
+    def trip(self, reason: str) -> Transition | None:
+        """A failure that proves the backend unusable (its credentials were refused): open now, whatever the
+        window says; ``None`` when already open (the open period is extended)."""
+        self._window.append(False)
+        self._consecutive += 1
+        return self.force_open(reason)
 
     def force_open(self, reason: str, until: float | None = None) -> Transition | None:
         until = until if until is not None else self._clock() + self.settings.open_s

@@ -66,8 +66,11 @@ class HealthBoard:
     def begin(self, backend: str) -> None:
         self.status[backend].in_flight += 1
 
-    def end(self, backend: str, *, ok: bool | None, latency_ms: float, reason: str = "") -> Transition | None:
-        """``ok=None``: the call failed for a reason that says nothing about the backend's health (a 400)."""
+    def end(
+        self, backend: str, *, ok: bool | None, latency_ms: float, reason: str = "", trip: bool = False
+    ) -> Transition | None:
+        """``ok=None``: the call failed for a reason that says nothing about the backend's health (a 400).
+        ``trip``: the failure proves the backend unusable (credentials refused): its circuit opens at once."""
         st = self.status[backend]
         st.in_flight = max(st.in_flight - 1, 0)
         st.calls += 1
@@ -81,7 +84,7 @@ class HealthBoard:
             st.last_sample_at = now
             return st.breaker.record_success()
         st.failures += 1
-        return st.breaker.record_failure(reason)
+        return st.breaker.trip(reason) if trip else st.breaker.record_failure(reason)
 
     def probe_due(self, backend: str) -> bool:
         st = self.status[backend]
@@ -97,12 +100,15 @@ class HealthBoard:
         """Another worker probes ``backend`` this round: wait a whole interval before trying again."""
         self.status[backend].last_probe_at = self._clock()
 
-    def probe_result(self, backend: str, ok: bool, reason: str) -> Transition | None:
+    def probe_result(self, backend: str, ok: bool, reason: str, *, trip: bool = False) -> Transition | None:
+        """``trip``: the probe proved the backend unusable (credentials refused): open at once."""
         st = self.status[backend]
         st.last_probe_at = self._clock()
         st.last_probe_ok = ok
         if ok:
             return st.breaker.force_closed(f"health probe succeeded ({reason})" if reason else "health probe succeeded")
+        if trip:
+            return st.breaker.trip(f"health probe failed: {reason}")
         if st.breaker.state is CircuitState.CLOSED:
             return st.breaker.record_failure(f"health probe failed: {reason}")
         return st.breaker.force_open(f"health probe failed: {reason}")

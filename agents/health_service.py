@@ -10,6 +10,7 @@ import logging
 from agents.circuit_breaker import Transition
 from agents.health_board import HealthBoard
 from infra.circuit_store import CircuitStore, SharedCircuit
+from infra.providers.http_errors import backend_fault
 from infra.providers.pool import BackendPool
 from infra.shutdown import stop_tasks
 from schemas.config import HealthSettings
@@ -119,10 +120,10 @@ class HealthService:
         )
         try:
             await self._pool.get(backend).complete(call)
-            ok, reason = True, ""
+            ok, reason, trip = True, "", False
         except ProviderError as exc:
-            ok, reason = (not exc.retriable), exc.code  # a 4xx answer still proves the backend is up
-        t = self.board.probe_result(backend, ok, reason)
+            ok, reason, trip = _probe_failure(exc, model_listed=model == config.probe_model or model in config.models)
+        t = self.board.probe_result(backend, ok, reason, trip=trip)
         if t is not None:
             self.notify(t)
         else:
@@ -143,6 +144,21 @@ class HealthService:
                 log.exception("health loop iteration failed")
             await asyncio.sleep(tick)
 
+    async def flush(self) -> None:
+        """Wait for the announcements and probes started so far (tests; shutdown cancels them instead)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
     async def aclose(self, timeout_s: float = 0.5) -> None:
         """Stop pending probes and announcements within ``timeout_s`` (a hung probe must not hold shutdown)."""
         await stop_tasks(list(self._pending), timeout_s)
+
+
+def _probe_failure(exc: ProviderError, *, model_listed: bool) -> tuple[bool, str, bool]:
+    """``(ok, reason, trip)`` of a probe the backend refused. Refused credentials (and a 403/404 for a model the
+    backend lists) mean it is down, at once; any other 4xx still proves the backend up and answering; retriable
+    errors count as failures towards the breaker."""
+    fault = backend_fault(exc, model_listed=model_listed)
+    if fault is not None and fault.unhealthy:
+        return False, fault.reason, True
+    return not exc.retriable, exc.code, False

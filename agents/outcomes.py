@@ -76,6 +76,7 @@ class OutcomeBuilder:
             total_ms=round_.queued_ms + self._since(round_.started),
         )
         response.routing = round_.decision
+        response.routing.served = f"{candidate.backend}/{candidate.model}"  # the cache keys the answer by it
         response.cost_usd = self._prices.cost(
             result.model or candidate.model, result.usage.prompt_tokens, result.usage.completion_tokens
         )
@@ -111,7 +112,9 @@ class OutcomeBuilder:
         return outcome
 
     def no_route(self, round_: RoundState, code: ErrorCode | str, message: str) -> Outcome:
-        return self._ended(round_, Stage.ROUTE, code, message, DeadLetterReason.NO_ROUTE, failures=[])
+        """Nothing may serve it: no backend serves the model, or the tenant is not entitled (``forbidden``)."""
+        reason = DeadLetterReason.FORBIDDEN if code == ErrorCode.NOT_ENTITLED else DeadLetterReason.NO_ROUTE
+        return self._ended(round_, Stage.ROUTE, code, message, reason, failures=[])
 
     def rejected(self, round_: RoundState) -> Outcome:
         """The provider refused the request for good (a 4xx): failing over or retrying would not help."""

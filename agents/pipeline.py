@@ -1,16 +1,16 @@
 """From raw Kafka record to published outcome. Nothing here raises: every record ends as a response, a
-dead letter, or a scheduled retry, and only then returns (so the offset may be committed)."""
+dead letter, or a scheduled retry, and only then returns (so the offset may be committed). What the router
+believes about a record (tenant, priority, arrival, retry state, where the answer goes) is decided by
+:class:`~agents.ingress.Ingress` first."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from pydantic import ValidationError
-
+from agents.ingress import Admitted, Ingress, RawMessage, Refused, TopicDirectory
 from agents.outcomes import Outcome
 from agents.processor import RequestProcessor
 from agents.retry_planner import RetryPlan
@@ -35,10 +35,8 @@ from schemas.wire import (
     CONTENT_TYPE,
     DEFAULT_RETRY_TIERS_S,
     REPLAY_HEADER,
-    RETRY_HEADER,
     TRACE_HEADERS,
     Header,
-    TopicNames,
     decode_request,
     encode,
 )
@@ -46,25 +44,6 @@ from schemas.wire import (
 __all__ = ["Pipeline", "PipelineStats", "RawMessage"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    """A consumed record, exactly as it came off the broker."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
-    timestamp_ms: float | None = None
-
-    def header(self, name: str) -> bytes | None:
-        for k, v in reversed(self.headers):
-            if k == name:
-                return v
-        return None
 
 
 @dataclass
@@ -77,19 +56,23 @@ class PipelineStats:
     redelivered: int = 0
     expired: int = 0
     internal_errors: int = 0
+    refused: int = 0  # unauthenticated, invalid tenant, forbidden reply_to
 
 
 class Pipeline:
-    """Decode → dedupe → wait for a slot → one round → publish (response | retry), failures, dead letter."""
+    """Decode → admit (ingress) → dedupe → wait for a slot → one round → publish (response | retry), failures,
+    dead letter. ``directory`` (None: no checks) creates tenants' topics on first use and tells whether a
+    ``reply_to`` topic exists, so a publish never waits on a topic that is not there."""
 
     def __init__(
         self,
         processor: RequestProcessor,
         publisher: Publisher,
-        topics: TopicNames,
+        ingress: Ingress,
         gate: SlotGate,
         idempotency: IdempotencyStore,
         *,
+        directory: TopicDirectory | None = None,
         retry_tiers_s: list[float] | None = None,
         cost_unit: str = "requests",
         on_response: Callable[[ChatResponse], None] | None = None,
@@ -98,11 +81,17 @@ class Pipeline:
         self._on_response = on_response
         self._processor = processor
         self._publisher = publisher
-        self._topics = topics
+        self._ingress = ingress
+        self._topics = ingress.topics
+        self._directory = directory
         self._gate = gate
         self._idempotency = idempotency
         self._tiers = retry_tiers_s or list(DEFAULT_RETRY_TIERS_S)
         self.stats = PipelineStats()
+
+    @property
+    def ingress(self) -> Ingress:
+        return self._ingress
 
     async def handle(self, raw: RawMessage) -> None:
         self.stats.received += 1
@@ -118,131 +107,157 @@ class Pipeline:
                 request_id=exc.request_id,
             )
             return
+        admitted: Admitted | None = None
         try:
-            await self._serve(raw, request)
+            verdict = self._ingress.admit(raw, request)
+            if isinstance(verdict, Refused):
+                await self._refuse(raw, request, verdict)
+                return
+            admitted = verdict
+            await self._serve(raw, admitted)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not stop the worker nor lose the record
-            self.stats.internal_errors += 1
-            log.exception("internal error on request %s", request.request_id)
-            message = f"{type(exc).__name__}: {exc}"
-            await self.dead_letter(
-                raw,
-                DeadLetterReason.INTERNAL_ERROR,
-                message,
-                code=ErrorCode.INTERNAL_ERROR,
-                stage=Stage.INTERNAL,
-                request=request,
-            )
-            response = ChatResponse(
-                request_id=request.request_id,
-                tenant=request.tenant,
-                priority=request.priority,
-                status="error",
-                error=ErrorInfo(code=ErrorCode.INTERNAL_ERROR, message=message),
-            )
-            await self._publisher.publish(
-                request.reply_to or self._topics.responses,
-                encode(response),
-                key=request.request_id.encode(),
-                headers=self._headers(raw, request),
-            )
+            await self._internal_error(raw, request, admitted, exc)
 
-    @staticmethod
-    def retry_state(raw: RawMessage) -> RetryState | None:
-        value = raw.header(RETRY_HEADER)
-        if value is None:
+    async def _internal_error(
+        self, raw: RawMessage, request: ChatRequest, admitted: Admitted | None, exc: Exception
+    ) -> None:
+        """Dead-letter the record; answer with an error when the router knows where the answer may go."""
+        self.stats.internal_errors += 1
+        log.error("internal error on request %s", request.request_id, exc_info=exc)
+        message = f"{type(exc).__name__}: {exc}"
+        await self.dead_letter(
+            raw,
+            DeadLetterReason.INTERNAL_ERROR,
+            message,
+            code=ErrorCode.INTERNAL_ERROR,
+            stage=Stage.INTERNAL,
+            request=request,
+        )
+        if admitted is not None:
+            await self._error_response(raw, admitted.request, admitted.reply_topic, ErrorCode.INTERNAL_ERROR, message)
+
+    async def _refuse(self, raw: RawMessage, request: ChatRequest, refused: Refused) -> None:
+        """A record the router does not serve: one dead letter, and an error response when it has a reply topic
+        (an authenticated tenant asking for what it may not). Its failure event goes where the tenant's go."""
+        self.stats.refused += 1
+        authenticated = refused.reason is DeadLetterReason.FORBIDDEN
+        tenant = request.tenant if authenticated else None
+        if tenant is not None:
+            await self._tenant_topics(tenant)
+        await self.dead_letter(
+            raw,
+            refused.reason,
+            refused.message,
+            code=refused.code,
+            stage=Stage.DECODE,
+            request=request,
+            failures_topic=self._ingress.failures_topic(tenant),
+        )
+        if refused.reply_topic is not None:
+            answer = request.model_copy(update={"priority": self._topics.priority_of(raw.topic) or request.priority})
+            await self._error_response(raw, answer, refused.reply_topic, refused.code, refused.message)
+
+    async def _error_response(
+        self, raw: RawMessage, request: ChatRequest, topic: str, code: ErrorCode, message: str
+    ) -> None:
+        response = ChatResponse(
+            request_id=request.request_id,
+            tenant=request.tenant,
+            priority=request.priority,
+            status="error",
+            error=ErrorInfo(code=code, message=message),
+        )
+        await self._publisher.publish(
+            topic, encode(response), key=request.request_id.encode(), headers=self._headers(raw, request)
+        )
+
+    async def _tenant_topics(self, tenant: str) -> None:
+        if self._directory is not None and self._ingress.policy.tenant_topics:
+            await self._directory.ensure_tenant(tenant)
+
+    async def _checked(self, admitted: Admitted) -> Refused | None:
+        """The tenant's topics exist (created on first use); a ``reply_to`` topic that does not exist is refused
+        (a publish to it would wait for the producer's timeout, or create it)."""
+        request = admitted.request
+        await self._tenant_topics(request.tenant)
+        default = self._ingress.reply_topic(request.tenant)
+        if self._directory is None or admitted.reply_topic == default:
             return None
-        try:
-            return RetryState.model_validate_json(value)
-        except ValidationError:
-            log.warning("ignoring malformed %s header on %s[%d]@%d", RETRY_HEADER, raw.topic, raw.partition, raw.offset)
+        if await self._directory.exists(admitted.reply_topic):
             return None
+        why = f"reply_to topic {admitted.reply_topic!r} does not exist"
+        return Refused(DeadLetterReason.FORBIDDEN, ErrorCode.REPLY_TO_MISSING, why, default)
 
-    @staticmethod
-    def idempotency_key(raw: RawMessage, request: ChatRequest) -> str:
-        replay = raw.header(REPLAY_HEADER)
-        return f"{request.request_id}#replay:{replay.decode(errors='replace')}" if replay else request.request_id
-
-    async def _serve(self, raw: RawMessage, request: ChatRequest) -> None:
-        reply_topic = request.reply_to or self._topics.responses
+    async def _serve(self, raw: RawMessage, admitted: Admitted) -> None:
+        refused = await self._checked(admitted)
+        if refused is not None:
+            await self._refuse(raw, admitted.request, refused)
+            return
+        request = admitted.request
         headers = self._headers(raw, request)
-        key = self.idempotency_key(raw, request)
-        remembered = await self._idempotency.get(key)
+        remembered = await self._idempotency.get(admitted.idempotency_key)
         if remembered is not None:
             # redelivery after a crash or a duplicate produce: answer again with the same response, no new call
             self.stats.redelivered += 1
-            await self._publisher.publish(reply_topic, remembered, key=request.request_id.encode(), headers=headers)
+            await self._publisher.publish(
+                admitted.reply_topic, remembered, key=request.request_id.encode(), headers=headers
+            )
             return
-        state = self.retry_state(raw)
-        if state is not None:
-            queued_ms = max((time.time() - state.first_seen.timestamp()) * 1000, 0.0)
-        else:
-            queued_ms = max(time.time() * 1000 - raw.timestamp_ms, 0.0) if raw.timestamp_ms else 0.0
         outcome = await serve(
             request,
             self._processor,
             self._gate,
-            arrival=self._gate.clock() - queued_ms / 1000,
+            arrival=self._gate.clock() - admitted.queued_s,
             cost=cost_units(request, self._cost_unit),
-            state=state,
+            state=admitted.state,
         )
         if outcome.expired:
             self.stats.expired += 1
         if outcome.retry is not None:
-            await self._schedule_retry(raw, request, outcome.retry, outcome.failures)
+            await self._schedule_retry(raw, admitted, outcome.retry, outcome.failures)
             return
-        await self._publish(raw, request, outcome, reply_topic, headers, key)
+        await self._publish(raw, admitted, outcome, headers)
 
     async def _schedule_retry(
-        self, raw: RawMessage, request: ChatRequest, plan: RetryPlan, failures: list[FailureEvent]
+        self, raw: RawMessage, admitted: Admitted, plan: RetryPlan, failures: list[FailureEvent]
     ) -> None:
+        """The record, unchanged, to the delay topic of ``plan.delay_s``, with the retry state signed by this
+        router (the forwarder and the next round believe nothing else)."""
+        request = admitted.request
         state = plan.state
-        if not state.origin_topic:
-            state.origin_topic = raw.topic
+        state.origin_topic = raw.topic  # a request topic: the record was consumed from it
         topic = self._topics.retry_tier(self._tiers, plan.delay_s)
-        headers = [(k, v) for k, v in raw.headers if k != RETRY_HEADER]
-        headers.append((RETRY_HEADER, state.model_dump_json().encode()))
+        headers = self._ingress.retry_headers(raw, state)
         sends = [self._publisher.publish(topic, raw.value or b"", key=raw.key, headers=headers)]
         for failure in failures:
             failure.source_topic = raw.topic
             sends.append(
-                self._publisher.publish(self._topics.failures, encode(failure), key=request.request_id.encode())
+                self._publisher.publish(admitted.failures_topic, encode(failure), key=request.request_id.encode())
             )
         await asyncio.gather(*sends)
         self.stats.retries_scheduled += 1
         log.debug("request %s retries in %.2fs via %s", request.request_id, plan.delay_s, topic)
 
     async def _publish(
-        self,
-        raw: RawMessage,
-        request: ChatRequest,
-        outcome: Outcome,
-        reply_topic: str,
-        headers: list[tuple[str, bytes]],
-        key: str,
+        self, raw: RawMessage, admitted: Admitted, outcome: Outcome, headers: list[tuple[str, bytes]]
     ) -> None:
+        request = admitted.request
         response = outcome.response
         assert response is not None
         body = encode(response)
-        sends = [self._publisher.publish(reply_topic, body, key=request.request_id.encode(), headers=headers)]
+        key = request.request_id.encode()
+        sends = [self._publisher.publish(admitted.reply_topic, body, key=key, headers=headers)]
         for failure in outcome.failures:
             failure.source_topic = raw.topic
-            sends.append(
-                self._publisher.publish(
-                    self._topics.failures, encode(failure), key=request.request_id.encode(), headers=headers
-                )
-            )
+            sends.append(self._publisher.publish(admitted.failures_topic, encode(failure), key=key, headers=headers))
         if outcome.dead_letter is not None:
             letter = self._letter(
                 raw, outcome.dead_letter, response.error.message if response.error else "failed", request=request
             )
             letter.attempts = response.attempts
-            sends.append(
-                self._publisher.publish(
-                    self._topics.deadletter, encode(letter), key=request.request_id.encode(), headers=headers
-                )
-            )
+            sends.append(self._publisher.publish(self._topics.deadletter, encode(letter), key=key, headers=headers))
         await asyncio.gather(*sends)
         if response.status == "ok":
             self.stats.answered += 1
@@ -252,7 +267,7 @@ class Pipeline:
             self.stats.dead_lettered += 1
         if self._on_response is not None:
             self._on_response(response)
-        await self._idempotency.put(key, body)
+        await self._idempotency.put(admitted.idempotency_key, body)
 
     @staticmethod
     def _headers(raw: RawMessage, request: ChatRequest) -> list[tuple[str, bytes]]:
@@ -272,14 +287,14 @@ class Pipeline:
         request: ChatRequest | None = None,
         request_id: str | None = None,
     ) -> DeadLetter:
-        state = self.retry_state(raw)
+        state = self._ingress.check_retry(raw)  # only a state this router signed names the source topic
         return DeadLetter(
             reason=reason,
             error=error,
             request_id=request.request_id if request else request_id,
             tenant=request.tenant if request else None,
             model=(request.route or request.model) if request else None,
-            source_topic=state.origin_topic if state and state.origin_topic else raw.topic,
+            source_topic=state.origin_topic if isinstance(state, RetryState) else raw.topic,
             partition=raw.partition,
             offset=raw.offset,
             key_b64=DeadLetter.b64(raw.key) if raw.key is not None else None,
@@ -297,8 +312,10 @@ class Pipeline:
         stage: Stage,
         request: ChatRequest | None = None,
         request_id: str | None = None,
+        failures_topic: str | None = None,
     ) -> None:
-        """Publish a dead letter and its failure event for ``raw``."""
+        """Publish a dead letter (operators' topic) and its failure event (``failures_topic``, default: the
+        shared one) for ``raw``."""
         letter = self._letter(raw, reason, error, request=request, request_id=request_id)
         failure = FailureEvent(
             request_id=letter.request_id,
@@ -314,9 +331,9 @@ class Pipeline:
             (Header.DEAD_LETTER_ID, letter.dead_letter_id.encode()),
             (Header.REASON, reason.value.encode()),
         ]
-        log.warning("dead letter %s from %s[%d]@%d: %s", reason.value, raw.topic, raw.partition, raw.offset, error)
+        log.warning("dead letter %s from %s: %s", reason.value, raw.where(), error)
         await asyncio.gather(
             self._publisher.publish(self._topics.deadletter, encode(letter), key=key, headers=headers),
-            self._publisher.publish(self._topics.failures, encode(failure), key=key, headers=headers),
+            self._publisher.publish(failures_topic or self._topics.failures, encode(failure), key=key, headers=headers),
         )
         self.stats.dead_lettered += 1

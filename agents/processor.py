@@ -1,8 +1,9 @@
 """One round of one decoded request: route, then try the candidates in order with immediate failover, then a
-terminal outcome or a plan to retry later. The parts live beside it: admission of a candidate
-(:mod:`agents.candidate_admission`), the provider call (:mod:`agents.provider_call`), the retry decision
-(:mod:`agents.retry_planner`, pure) and the outcomes (:mod:`agents.outcomes`); the round's state is one
-:class:`~agents.round_state.RoundState`."""
+terminal outcome or a plan to retry later. A backend refusing a call for reasons of its own (credentials,
+model) is failed over like a transient failure; a request every candidate refused that way ends at once. The
+parts live beside it: admission of a candidate (:mod:`agents.candidate_admission`), the provider call
+(:mod:`agents.provider_call`), the retry decision (:mod:`agents.retry_planner`, pure) and the outcomes
+(:mod:`agents.outcomes`); the round's state is one :class:`~agents.round_state.RoundState`."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from infra.providers.pool import BackendPool
 from infra.rate_limits import RateLimiter
 from schemas.config import LimitSettings, RetrySettings
 from schemas.errors import NoRouteError
-from schemas.events import ChatRequest, RetryState, utcnow
+from schemas.events import ChatRequest, ErrorCode, RetryState, utcnow
 
 __all__ = ["RequestProcessor"]
 
@@ -101,6 +102,8 @@ class RequestProcessor:
             await asyncio.sleep(pause)
             round_.waited_s += pause
             pause = next_pause(pause, request.priority)
+        if _every_backend_refused(round_):
+            return self.outcomes.rejected(round_)
         return self._plan_retry(round_)
 
     async def _pass(self, round_: RoundState) -> Outcome | None:
@@ -134,7 +137,7 @@ class RequestProcessor:
             return self.outcomes.success(round_, candidate, attempt.result)
         if attempt.status is AttemptStatus.REJECTED:
             return self.outcomes.rejected(round_)
-        return None
+        return None  # FAILED or UNUSABLE: on to the next candidate
 
     def _plan_retry(self, round_: RoundState) -> Outcome:
         decision = plan_retry(
@@ -147,3 +150,14 @@ class RequestProcessor:
         if isinstance(decision, GiveUp):
             return self.outcomes.gave_up(round_, decision)
         return self.outcomes.retry(round_, decision)
+
+
+_REFUSALS = frozenset({ErrorCode.PROVIDER_AUTH, ErrorCode.PROVIDER_MODEL_NOT_FOUND})
+
+
+def _every_backend_refused(round_: RoundState) -> bool:
+    """Every candidate was called this round and each backend refused the call for reasons of its own
+    (credentials, model): the request ends now, as a retry would meet the same refusals or their open
+    circuits. When some candidate was skipped (open, busy, rate limited), the usual retry plan applies."""
+    failures = round_.failures
+    return len(failures) == len(round_.candidates) > 0 and all(f.code in _REFUSALS for f in failures)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from agents.circuit_breaker import Transition
 from agents.health_board import HealthBoard
 from agents.routing import Candidate
+from infra.providers.http_errors import backend_fault
 from infra.providers.pool import BackendPool
 from schemas.errors import ProviderError
 from schemas.events import ChatRequest
@@ -22,10 +23,12 @@ _MIN_TIMEOUT_S = 0.001  # a call with its deadline already passed still gets a v
 
 
 class AttemptStatus(StrEnum):
-    """How a call ended: answered, failed in a way another try may fix, or refused for good."""
+    """How a call ended: answered, failed in a way another try may fix, refused by this backend for reasons of
+    its own (credentials, model: the next candidate may serve it), or refused for good (the request is wrong)."""
 
     OK = "ok"
     FAILED = "failed"
+    UNUSABLE = "unusable"
     REJECTED = "rejected"
 
 
@@ -84,11 +87,7 @@ class ProviderCaller:
         try:
             result = await self._pool.get(candidate.backend).complete(call)
         except ProviderError as exc:
-            elapsed = (self._clock() - t0) * 1000
-            # a non-retriable answer (4xx) says nothing about the backend's health: neither success nor failure
-            self._record(candidate.backend, False if exc.retriable else None, elapsed, exc.code)
-            status = AttemptStatus.FAILED if exc.retriable else AttemptStatus.REJECTED
-            return AttemptResult(status, elapsed, error=exc)
+            return self._failed(candidate, exc, (self._clock() - t0) * 1000)
         except BaseException:
             if self._health is not None:
                 self._health.end(candidate.backend, ok=None, latency_ms=0.0)
@@ -97,8 +96,21 @@ class ProviderCaller:
         self._record(candidate.backend, True, elapsed)
         return AttemptResult(AttemptStatus.OK, elapsed, result=result)
 
-    def _record(self, backend: str, ok: bool | None, latency_ms: float, reason: str = "") -> None:
+    def _failed(self, candidate: Candidate, exc: ProviderError, elapsed: float) -> AttemptResult:
+        """Classify a failed call and tell the health board: a retriable error counts against the backend; the
+        backend's own refusal (see :func:`backend_fault`) may switch it off at once; any other 4xx says nothing
+        about the backend's health (neither success nor failure)."""
+        listed = candidate.model in self._pool.config(candidate.backend).models
+        fault = backend_fault(exc, model_listed=listed)
+        if fault is not None:
+            self._record(candidate.backend, False if fault.unhealthy else None, elapsed, fault.reason, fault.unhealthy)
+            return AttemptResult(AttemptStatus.UNUSABLE, elapsed, error=exc)
+        self._record(candidate.backend, False if exc.retriable else None, elapsed, exc.code)
+        status = AttemptStatus.FAILED if exc.retriable else AttemptStatus.REJECTED
+        return AttemptResult(status, elapsed, error=exc)
+
+    def _record(self, backend: str, ok: bool | None, latency_ms: float, reason: str = "", trip: bool = False) -> None:
         if self._health is not None:
-            transition = self._health.end(backend, ok=ok, latency_ms=latency_ms, reason=reason)
+            transition = self._health.end(backend, ok=ok, latency_ms=latency_ms, reason=reason, trip=trip)
             if transition is not None and self._notify is not None:
                 self._notify(transition)

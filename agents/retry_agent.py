@@ -3,7 +3,11 @@ topic it came from. The record is acknowledged only after that produce, so a wor
 backoff loses nothing: the record is consumed again by whoever takes over the partition.
 
 Each tier topic holds waits of one band (``llm.retry.5s`` holds delays in [5 s, 10 s)), so a record waits
-behind an earlier one in its partition for at most the width of its band."""
+behind an earlier one in its partition for at most the width of its band.
+
+Only a retry state this router signed is believed (see :class:`~agents.ingress.Ingress`), and its
+``origin_topic`` must be one of the deployment's request topics: a forged record cannot make the forwarder
+write anywhere else, nor loop through a delay topic."""
 
 from __future__ import annotations
 
@@ -12,9 +16,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from agents.pipeline import Pipeline, RawMessage
-from schemas.events import DeadLetterReason, ErrorCode, Stage
+from agents.ingress import DroppedState, RawMessage
+from agents.pipeline import Pipeline
+from schemas.errors import MessageError
+from schemas.events import ChatRequest, DeadLetterReason, ErrorCode, Stage
 from schemas.protocols import Publisher
+from schemas.wire import decode_request
 
 __all__ = ["RetryForwarder"]
 
@@ -29,14 +36,17 @@ class RetryForwarder:
         self.forwarded = 0
 
     async def handle(self, raw: RawMessage) -> None:
-        state = self._pipeline.retry_state(raw)
-        if state is None or not state.origin_topic:
+        state = self._pipeline.ingress.check_retry(raw)
+        if state is None or isinstance(state, DroppedState):
+            forged = isinstance(state, DroppedState) and state.forged
+            why = state.message if isinstance(state, DroppedState) else "no retry state header"
             await self._pipeline.dead_letter(
                 raw,
-                DeadLetterReason.INTERNAL_ERROR,
-                "retry record without a valid retry state header",
+                DeadLetterReason.UNAUTHENTICATED if forged else DeadLetterReason.INTERNAL_ERROR,
+                f"retry record without a valid retry state: {why}",
                 code=ErrorCode.RETRY_STATE_INVALID,
                 stage=Stage.RETRY,
+                request=_decoded(raw),
             )
             return
         wait = state.not_before.timestamp() - self._clock()
@@ -44,3 +54,11 @@ class RetryForwarder:
             await asyncio.sleep(wait)
         await self._publisher.publish(state.origin_topic, raw.value or b"", key=raw.key, headers=raw.headers)
         self.forwarded += 1
+
+
+def _decoded(raw: RawMessage) -> ChatRequest | None:
+    """The request, for the dead letter's request id and tenant (as claimed), when it decodes."""
+    try:
+        return decode_request(raw.value)
+    except MessageError:
+        return None

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from agents.round_state import RoundState, time_left
 from schemas.config import RetrySettings
 from schemas.events import DeadLetterReason, ErrorCode, RetryState, Stage
+from schemas.wire import MAX_RETRY_ROUNDS
 
 __all__ = ["MIN_WAIT_S", "SATURATED_WAIT_S", "GiveUp", "RetryPlan", "WaitNotice", "plan_retry"]
 
@@ -61,6 +62,9 @@ def plan_retry(
     suffix = f"; last error: {last.message}" if last else ""
     if round_.calls >= settings.max_attempts:
         message = f"gave up after {round_.calls} attempts{suffix}"
+        return GiveUp(DeadLetterReason.RETRIES_EXHAUSTED, Stage.PROVIDER, exhausted, message)
+    if state.rounds >= MAX_RETRY_ROUNDS:  # beyond, 2 ** (rounds - 1) in the backoff overflows a float
+        message = f"gave up after {state.rounds} rounds{suffix}"
         return GiveUp(DeadLetterReason.RETRIES_EXHAUSTED, Stage.PROVIDER, exhausted, message)
     rounds = state.rounds + 1
     notice: WaitNotice | None = None

@@ -8,6 +8,12 @@
    its similarity reaches its threshold.
 4. Nothing matched → the hint (through aliases) or ``default_model`` on every backend serving it.
 
+Entitlements (:mod:`agents.entitlements`) hold throughout: a tier the tenant is not entitled to is ignored, a
+named route the tenant may not use is refused, rule evaluation passes over such routes (and routes with no model
+the tenant may use), and the candidates are narrowed to the tenant's models (none left: ``not_entitled``) and to
+those whose ``model_caps.max_tokens`` admits the request's ``max_tokens`` (none left: ``max_tokens_exceeded``;
+the request is refused, never clamped: a clamped answer would be silently cut short).
+
 The route's strategy (a registered plugin) orders the candidates. Health, saturation and rate-limit headroom are
 applied per attempt by the processor (:meth:`ModelRouter.switch_order` puts saturated backends last)."""
 
@@ -22,13 +28,14 @@ from typing import Any
 
 import numpy as np
 
+from agents.entitlements import Entitlements
 from agents.health_board import HealthBoard
 from agents.strategies import Candidate, StrategyRegistry, default_strategies
 from agents.token_estimate import DEFAULT_COMPLETION_TOKENS, estimate_prompt_tokens
 from infra.pricing import PriceTable
 from schemas.config import RouteConfig, RouteMatch, RouterConfig
 from schemas.errors import NoRouteError
-from schemas.events import ChatRequest, RoutingDecision
+from schemas.events import ChatRequest, ErrorCode, RoutingDecision
 
 __all__ = ["Candidate", "ExemplarIndex", "ModelRouter", "RouteMatcher", "RoutePlan"]
 
@@ -180,13 +187,19 @@ class ModelRouter:
         self._matchers = [RouteMatcher(r) for r in config.routes]
         self._by_name = {r.name: r for r in config.routes}
         self._served = {m for b in config.backends for m in b.models if m != "*"}
+        self.entitlements = Entitlements(config)
+        aliases = config.model_aliases
+        self._caps = {aliases.get(m, m): c.max_tokens for m, c in config.model_caps.items() if c.max_tokens}
         for route in config.routes:
             self.strategies.get(route.strategy)  # an unknown strategy is a start-up error
 
     # --- model resolution ------------------------------------------------------------------------------------
-    def resolve_model(self, request: ChatRequest) -> str:
-        hint = request.route or request.model or self._config.default_model
-        return self._config.model_aliases.get(hint, hint)
+    async def routed_model(self, request: ChatRequest) -> str:
+        """The model the request goes to first (aliases, routes, entitlements, switching applied): the cache's
+        key, so two requests share an answer only when they would be sent to the same model, whatever hint
+        (alias, route name, none) they gave. Raises :class:`NoRouteError` like :meth:`plan`."""
+        plan = await self.plan(request)
+        return self.switch_order(plan.candidates)[0][0].model
 
     def _servers(self, model: str, backend: str | None = None, weight: float = 1.0) -> list[Candidate]:
         model = self._config.model_aliases.get(model, model)
@@ -196,10 +209,10 @@ class ModelRouter:
             if b.serves(model) and backend in (None, b.name)
         ]
 
-    def _direct(self, model: str, why: str) -> RoutePlan:
+    def _direct(self, model: str, why: str, tenant: str) -> RoutePlan:
         found = self._servers(model)
         if not found:
-            known = sorted(self._served | set(self._config.model_aliases) | set(self._by_name))
+            known = sorted(self._served | set(self._config.model_aliases) | set(self._usable_routes(tenant)))
             raise NoRouteError(f"no backend serves model {model!r} (known: {', '.join(known)})")
         decision = RoutingDecision(strategy="priority-failover", reason=why)
         return RoutePlan(found, decision)
@@ -230,20 +243,30 @@ class ModelRouter:
         return self._plan(request, scores)
 
     def _plan(self, request: ChatRequest, scores: dict[str, float]) -> RoutePlan:
+        request = self.entitlements.effective(request)
+        return self._admit(request, self._select(request, scores))
+
+    def _select(self, request: ChatRequest, scores: dict[str, float]) -> RoutePlan:
+        tenant = request.tenant
         if request.route is not None:
             route = self._by_name.get(request.route)
             if route is None:
                 if request.route in self._config.model_aliases or request.route in self._served:
-                    return self._direct(request.route, f"route hint {request.route!r} is a model")
-                raise NoRouteError(f"unknown route {request.route!r} (routes: {', '.join(self._by_name) or 'none'})")
+                    return self._direct(request.route, f"route hint {request.route!r} is a model", tenant)
+                usable = ", ".join(self._usable_routes(tenant)) or "none"
+                raise NoRouteError(f"unknown route {request.route!r} (routes: {usable})")
+            if not self.entitlements.may_use_route(tenant, route):
+                raise NoRouteError(f"tenant {tenant!r} may not use route {route.name!r}", code=ErrorCode.NOT_ENTITLED)
             return self._order(route, request, f"named route {route.name!r}")
         if self._explicit_model(request):
             assert request.model is not None
-            return self._direct(request.model, f"explicit model {request.model!r}")
+            return self._direct(request.model, f"explicit model {request.model!r}", tenant)
         prompt = request.prompt_text()
         tokens = estimate_prompt_tokens(request)
         passing: list[tuple[RouteMatcher, str]] = []
         for matcher in self._matchers:
+            if not self._usable(matcher.route, tenant):
+                continue
             why = matcher.check(request, prompt, tokens)
             if why is not None:
                 passing.append((matcher, why))
@@ -261,7 +284,37 @@ class ModelRouter:
             return self._order(route, request, why, tokens)
         hint = request.model if request.model not in (None, "auto") else None
         model = self._config.model_aliases.get(hint, hint) if hint else self._config.default_model
-        return self._direct(model, f"no route matched: {'alias ' + repr(hint) if hint else 'default model'}")
+        return self._direct(model, f"no route matched: {'alias ' + repr(hint) if hint else 'default model'}", tenant)
+
+    # --- entitlements and caps ----------------------------------------------------------------------------------
+    def _usable_routes(self, tenant: str) -> list[str]:
+        return [r.name for r in self._config.routes if self.entitlements.may_use_route(tenant, r)]
+
+    def _usable(self, route: RouteConfig, tenant: str) -> bool:
+        """Whether rule evaluation may pick ``route`` for ``tenant``: it may use the route and one of its models."""
+        if not self.entitlements.may_use_route(tenant, route):
+            return False
+        aliases = self._config.model_aliases
+        return any(self.entitlements.may_use_model(tenant, aliases.get(t.model, t.model)) for t in route.targets)
+
+    def _admit(self, request: ChatRequest, plan: RoutePlan) -> RoutePlan:
+        """The plan narrowed to the models the tenant may use and whose cap admits ``max_tokens`` (order kept)."""
+        tenant = request.tenant
+        allowed = [c for c in plan.candidates if self.entitlements.may_use_model(tenant, c.model)]
+        if not allowed:
+            refusal = self.entitlements.model_refusal(tenant, plan.candidates[0].model)
+            raise NoRouteError(refusal, code=ErrorCode.NOT_ENTITLED)
+        want = request.max_tokens
+        over = {c.model: cap for c in allowed if (cap := self._caps.get(c.model)) is not None and want and want > cap}
+        if over:
+            allowed = [c for c in allowed if c.model not in over]
+            if not allowed:
+                caps = ", ".join(f"{m}: {cap}" for m, cap in over.items())
+                message = f"max_tokens {want} exceeds the cap of every candidate ({caps})"
+                raise NoRouteError(message, code=ErrorCode.MAX_TOKENS_EXCEEDED)
+            plan.decision.reason += "".join(f"; skipped {m}: max_tokens {want} > cap {cap}" for m, cap in over.items())
+        plan.candidates = allowed
+        return plan
 
     @staticmethod
     def _best_semantic(routes: list[RouteConfig], scores: dict[str, float]) -> str | None:

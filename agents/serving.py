@@ -10,6 +10,7 @@ from agents.processor import RequestProcessor
 from agents.scheduler import Ticket
 from agents.slot_gate import QueueDeadlineExpired, SlotGate
 from infra.cache.semantic_cache import CacheLookup
+from schemas.errors import NoRouteError
 from schemas.events import CachePolicy, ChatRequest, RetryState
 
 __all__ = ["serve"]
@@ -40,10 +41,16 @@ async def _lookup(
     processor: RequestProcessor, request: ChatRequest, queued_ms: float
 ) -> tuple[Outcome | None, CacheLookup | None]:
     """A cache hit as a finished outcome, or ``None`` plus what a later store needs. With ``cache: only`` a
-    miss is a finished error outcome (``cache_miss``, no dead letter)."""
+    miss is a finished error outcome (``cache_miss``, no dead letter). The cache is keyed by the model the
+    request is routed to; a request that cannot be routed (or is not entitled) never touches the cache: the round
+    reports why."""
     if processor.cache is None:
         return None, None
-    look = await processor.cache.lookup(request, processor.router.resolve_model(request))
+    try:
+        model = await processor.router.routed_model(request)
+    except NoRouteError:
+        return None, None
+    look = await processor.cache.lookup(request, model)
     if look.hit is not None:
         return processor.outcomes.cache_hit(look, queued_ms=queued_ms), look
     if request.cache is CachePolicy.ONLY:

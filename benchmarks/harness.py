@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -86,6 +87,8 @@ async def deployment(
         },
         "redis": {"url": base.redis.url if base else "redis://127.0.0.1:6379/0", "key_prefix": f"bench-{tag}:"},
         "default_model": backends[0][1][0],
+        # a single-tenant deployment; its retry-state key lives as long as this throwaway config
+        "security": {"tenancy": "trusted-producers", "router_keys": [{"key": secrets.token_hex(32)}]},
         "backends": [
             {"name": b, "base_url": f"{url}/b/{b}/v1", "models": models, "timeout_s": 10, "max_concurrency": 256}
             for b, models in backends

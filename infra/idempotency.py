@@ -1,4 +1,7 @@
-"""Remembers answered requests in Redis so a redelivered request is answered again without a new call."""
+"""Remembers answered requests in Redis so a redelivered request is answered again without a new call.
+
+A key names one request of one tenant (``tenant:request_id``, built by ``agents.ingress.Ingress``): a request id
+is the producer's choice, so another tenant sending the same id is another request, never this one's answer."""
 
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class IdempotencyStore(Protocol):
-    async def get(self, request_id: str) -> bytes | None: ...
+    async def get(self, key: str) -> bytes | None: ...
 
-    async def put(self, request_id: str, response: bytes) -> None: ...
+    async def put(self, key: str, response: bytes) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -27,10 +30,10 @@ class IdempotencyStore(Protocol):
 class NullIdempotencyStore:
     """Remembers nothing (library mode without Redis, or Redis disabled)."""
 
-    async def get(self, request_id: str) -> bytes | None:
+    async def get(self, key: str) -> bytes | None:
         return None
 
-    async def put(self, request_id: str, response: bytes) -> None:
+    async def put(self, key: str, response: bytes) -> None:
         return None
 
     async def aclose(self) -> None:
@@ -52,20 +55,20 @@ class RedisIdempotencyStore:
         """Failures since start (the store degraded instead of raising)."""
         return self._down.count
 
-    def _key(self, request_id: str) -> str:
-        return f"{self._settings.key_prefix}done:{request_id}"
+    def _key(self, key: str) -> str:
+        return f"{self._settings.key_prefix}done:{key}"
 
-    async def get(self, request_id: str) -> bytes | None:
+    async def get(self, key: str) -> bytes | None:
         try:
-            value = await self._redis.get(self._key(request_id))
+            value = await self._redis.get(self._key(key))
         except (RedisError, OSError) as exc:
             self._down.report(exc)
             return None
         return value if isinstance(value, bytes) or value is None else str(value).encode()
 
-    async def put(self, request_id: str, response: bytes) -> None:
+    async def put(self, key: str, response: bytes) -> None:
         try:
-            await self._redis.set(self._key(request_id), response, ex=self._settings.result_ttl_s)
+            await self._redis.set(self._key(key), response, ex=self._settings.result_ttl_s)
         except (RedisError, OSError) as exc:
             self._down.report(exc)
 

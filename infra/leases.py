@@ -6,6 +6,9 @@ takes a lease from a Redis sorted set (member = lease id, score = expiry); one L
 and adds ours only below the cap, so the cap holds across workers. A worker that dies mid-call cannot leak its
 leases: they expire after ``ttl_s`` (longer than any call may take). Without Redis (library mode, or Redis
 down) the cap is enforced in this process, and the fallback is logged.
+
+A lease key names a backend (``backend:<name>``), never a tenant: the cap is the backend's capacity, shared by
+every tenant on purpose (fairness between tenants is the scheduler's job, their quotas the rate limits').
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Prometheus metrics of a worker. Live values (queue depths, slots, paused partitions, pipeline counters) are
 read at scrape time by a collector; latencies are histograms fed as requests move. One registry per runtime
-(injected), so tests and library mode never share global state."""
+(injected), so tests and library mode never share global state.
+
+Every label value is a time series Prometheus keeps, so no label takes a value straight from a request: a tenant
+is labelled by name only when the configuration knows it (:func:`configured_tenants`), else ``other``."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -18,7 +21,15 @@ from prometheus_client.registry import Collector
 
 from schemas.events import PRIORITIES, ChatResponse
 
-__all__ = ["RouterMetrics", "serve_metrics"]
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from schemas.config import RouterConfig
+
+__all__ = ["OTHER_TENANT", "RouterMetrics", "configured_tenants", "serve_metrics"]
+
+#: the label value of every tenant the configuration does not name
+OTHER_TENANT = "other"
 
 log = logging.getLogger(__name__)
 _WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -82,6 +93,7 @@ class RouterMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.sources = _Sources()
+        self._tenants: frozenset[str] = frozenset()
         self.registry.register(_LiveCollector(self.sources))
         self.queue_wait = Histogram(
             "llm_router_queue_wait_seconds",
@@ -119,6 +131,13 @@ class RouterMetrics:
             registry=self.registry,
         )
 
+    def label_tenants(self, tenants: Iterable[str]) -> None:
+        """Tenants labelled by name (the configured ones); any other tenant is labelled ``other``."""
+        self._tenants = frozenset(tenants)
+
+    def tenant_label(self, tenant: str) -> str:
+        return tenant if tenant in self._tenants else OTHER_TENANT
+
     def watch_gc(self, log_over_s: float = 0.05) -> None:
         """Time every collection; log the ones that stall the loop longer than ``log_over_s``."""
 
@@ -148,23 +167,30 @@ class RouterMetrics:
         """Count a terminal response by tenant and model (cost and tokens only when a provider was paid)."""
         model = response.model or "-"
         cache = response.cache_hit or "miss"
-        self.responses.labels(response.tenant, model, response.status, cache).inc()
+        tenant = self.tenant_label(response.tenant)
+        self.responses.labels(tenant, model, response.status, cache).inc()
         if response.status == "ok" and response.cache_hit is None:
             self.capacity_wait.labels(response.priority.value, model).observe(response.latency.capacity_wait_ms / 1000)
-            self.cost.labels(response.tenant, model).inc(response.cost_usd)
-            self.tokens.labels(response.tenant, model, "prompt").inc(response.usage.prompt_tokens)
-            self.tokens.labels(response.tenant, model, "completion").inc(response.usage.completion_tokens)
+            self.cost.labels(tenant, model).inc(response.cost_usd)
+            self.tokens.labels(tenant, model, "prompt").inc(response.usage.prompt_tokens)
+            self.tokens.labels(tenant, model, "completion").inc(response.usage.completion_tokens)
 
     def observe_wait(self, priority: str, seconds: float) -> None:
         self.queue_wait.labels(priority).observe(max(seconds, 0.0))
 
 
-def serve_metrics(metrics: RouterMetrics, port: int, host: str = "0.0.0.0") -> bool:
-    """Expose ``/metrics`` on ``port`` (a daemon thread). A port in use is logged, not fatal."""
+def configured_tenants(config: RouterConfig) -> set[str]:
+    """The tenants the configuration names (tenant table and per-tenant limits): the only tenant label values."""
+    return set(config.tenants) | set(config.limits.tenants)
+
+
+def serve_metrics(metrics: RouterMetrics, port: int, host: str = "127.0.0.1") -> WSGIServer | None:
+    """Expose ``/metrics`` on ``host:port`` (a daemon thread; ``shutdown()`` on the returned server stops it).
+    Loopback by default: the metrics name tenants and models. A port in use is logged, not fatal (``None``)."""
     try:
-        start_http_server(port, addr=host, registry=metrics.registry)
+        server, _ = start_http_server(port, addr=host, registry=metrics.registry)
     except OSError as exc:
         log.warning("metrics endpoint not started on %s:%d: %s", host, port, exc)
-        return False
+        return None
     log.info("metrics on http://%s:%d/metrics", host, port)
-    return True
+    return server

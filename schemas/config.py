@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from schemas.events import PRIORITIES, Priority
-from schemas.wire import DEFAULT_RETRY_TIERS_S
+from schemas.signing import MIN_KEY_BYTES
+from schemas.wire import DEFAULT_RETRY_TIERS_S, valid_tenant
 
 __all__ = [
     "BackendConfig",
@@ -17,6 +18,7 @@ __all__ = [
     "HealthSettings",
     "KafkaSettings",
     "LimitSettings",
+    "ModelCaps",
     "ModelPrice",
     "RateLimit",
     "RedisSettings",
@@ -27,6 +29,8 @@ __all__ = [
     "RouterConfig",
     "RoutingSettings",
     "SchedulerSettings",
+    "SecuritySettings",
+    "SigningKey",
     "TenantConfig",
     "TenantDemotion",
     "WorkerSettings",
@@ -38,9 +42,28 @@ class _Strict(BaseModel):
 
 
 class KafkaSettings(_Strict):
-    """Broker connection, topic naming and partition counts."""
+    """Broker connection (and its security), topic naming and partition counts."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    # --- connection security (issue 12, finding 10): streams.kafka_security turns these into client settings ---
+    security_protocol: str = Field(
+        default="PLAINTEXT",
+        pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$",
+        description="PLAINTEXT | SSL (TLS) | SASL_PLAINTEXT | SASL_SSL (SASL over TLS)",
+    )
+    sasl_mechanism: str = Field(
+        default="SCRAM-SHA-512",
+        pattern="^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$",
+        description="with SASL_*; PLAIN sends the password as it is: use it over SASL_SSL only",
+    )
+    sasl_username: str | None = Field(default=None, min_length=1)
+    sasl_password_env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable holding the password"
+    )
+    sasl_password_file: str | None = Field(default=None, description="file holding the password (never the config)")
+    ssl_cafile: str | None = Field(default=None, description="CA bundle (PEM) of the brokers; default: system CAs")
+    ssl_certfile: str | None = Field(default=None, description="client certificate (PEM) for mutual TLS")
+    ssl_keyfile: str | None = Field(default=None, description="its private key (PEM), unless in ssl_certfile")
     topic_prefix: str = Field(default="llm", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     consumer_group: str = Field(default="llm-router", pattern=r"^[A-Za-z0-9._-]{1,200}$")
     replication_factor: int = Field(default=1, ge=1)
@@ -75,6 +98,24 @@ class KafkaSettings(_Strict):
             raise ValueError("heartbeat_interval_s must be at most a third of session_timeout_s")
         return self
 
+    @model_validator(mode="after")
+    def _security_is_consistent(self) -> Self:
+        """A setting that would be silently ignored is an error: whoever wrote it believes it is in force."""
+        sasl = self.security_protocol.startswith("SASL_")
+        given = [n for n in ("sasl_username", "sasl_password_env", "sasl_password_file") if getattr(self, n)]
+        if given and not sasl:
+            raise ValueError(f"{', '.join(given)} need security_protocol SASL_PLAINTEXT or SASL_SSL")
+        if sasl and not self.sasl_username:
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username")
+        if sasl and (self.sasl_password_env is None) == (self.sasl_password_file is None):
+            raise ValueError("SASL needs exactly one of sasl_password_env, sasl_password_file")
+        tls = [n for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, n)]
+        if tls and self.security_protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(f"{', '.join(tls)} need security_protocol SSL or SASL_SSL")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile needs ssl_certfile")
+        return self
+
 
 class RedisSettings(_Strict):
     """Shared state: idempotency records (and later cache, limits, health)."""
@@ -94,13 +135,24 @@ class BackendConfig(_Strict):
     base_url: str
     api_key_env: str | None = Field(default=None, description="environment variable holding the API key")
     api_key_file: str | None = Field(default=None, description="file holding the API key")
-    models: list[str] = Field(default_factory=lambda: ["*"], description="models served; '*' serves any")
+    models: list[str] = Field(min_length=1, description="models served (required); ['*'] passes any name through")
     timeout_s: float = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=64, ge=1)
     probe_model: str | None = Field(default=None, description="model used by health probes (default: first)")
     rpm: int | None = Field(default=None, ge=1, description="requests per minute, cluster-wide (Redis)")
     tpm: int | None = Field(default=None, ge=1, description="tokens per minute, cluster-wide (estimated, corrected)")
     slo_ms: float | None = Field(default=None, gt=0, description="latency EWMA above this = saturated")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _models_listed(cls, data: object) -> object:
+        # no default: a backend that accepted any model name let every producer pick any model (issue 12)
+        if isinstance(data, dict) and "models" not in data:
+            raise ValueError(
+                f"backend {data.get('name')!r} lists no models: give models: [...] "
+                "(the models it serves; ['*'] passes any model name through)"
+            )
+        return data
 
     def serves(self, model: str) -> bool:
         return "*" in self.models or model in self.models
@@ -218,7 +270,9 @@ class WorkerSettings(_Strict):
     )
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     metrics_port: int = Field(default=9464, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = Field(
+        default="127.0.0.1", description="interface of /metrics; loopback unless a scraper elsewhere needs it"
+    )
     stream_buffer_maxsize: int = Field(
         default=1024, ge=1, description="records buffered per class topic; fetching pauses at 80 % of it"
     )
@@ -256,6 +310,11 @@ class CacheSettings(_Strict):
     candidates: int = Field(default=5, ge=1, le=100, description="nearest neighbours examined per lookup")
     ttl_s: int = Field(default=86_400, ge=1)
     max_entries: int = Field(default=200_000, ge=1, description="index capacity per worker; oldest evicted")
+    max_partitions: int = Field(
+        default=1024,
+        ge=1,
+        description="index partitions (tenant scope x model) per worker; the least recently used is evicted",
+    )
     max_temperature: float = Field(default=0.7, ge=0, description="requests above are not cached")
     shared_across_tenants: bool = Field(default=False, description="tenants share hits (off: isolated)")
     routes: dict[str, CacheRouteSettings] = Field(default_factory=dict, description="model -> overrides")
@@ -277,6 +336,14 @@ class ModelPrice(_Strict):
 
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
+
+
+class ModelCaps(_Strict):
+    """Limits of one model (``RouterConfig.model_caps``, keyed by model or alias)."""
+
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="a request asking for more is not sent to this model (rejected if no other)"
+    )
 
 
 class RouteTarget(_Strict):
@@ -338,14 +405,84 @@ class LimitSettings(_Strict):
         " before it waits in a delay topic instead",
     )
 
+    @model_validator(mode="after")
+    def _unlisted_tenants_are_limited(self) -> Self:
+        if self.enabled and self.tenants and self.default_tenant is None:
+            raise ValueError(
+                "limits.default_tenant is required once limits.tenants is set: a tenant not listed would have no "
+                "limit at all (e.g. default_tenant: {rpm: 60})"
+            )
+        return self
+
+
+class SigningKey(_Strict):
+    """One HMAC key (``schemas.signing``), read from an environment variable or a file when the service starts;
+    ``key`` holds it in the config itself, for tests only. At least 32 bytes (``openssl rand -hex 32``)."""
+
+    key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    key_file: str | None = Field(default=None, min_length=1)
+    key: SecretStr | None = Field(default=None, description="the key itself: tests only, never a deployed config")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        given = [n for n in ("key_env", "key_file", "key") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a key needs exactly one of key_env, key_file, key (got {', '.join(given) or 'none'})")
+        if self.key is not None and len(self.key.get_secret_value().encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"key must be at least {MIN_KEY_BYTES} bytes")
+        return self
+
+
+_TopicPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")]
+
+
+class SecuritySettings(_Strict):
+    """The trust boundary (README "Security model"). ``tenancy`` says how the router knows who sent a request:
+    ``signed``: each request carries an HMAC of its value by its tenant's key (``tenants.<id>.keys``); anything
+    else is dead-lettered ``unauthenticated``. ``trusted-producers``: the tenant named in the body is believed,
+    because Kafka ACLs let only trusted producers write the request topics. ``router_keys`` sign the retry state
+    the router attaches to a request waiting in a delay topic: every worker needs the same keys (the first signs,
+    all verify; two while rotating)."""
+
+    tenancy: Literal["signed", "trusted-producers"] = "signed"
+    tenant_topics: bool | None = Field(
+        default=None,
+        description="each tenant's responses and failures on its own topics (llm.responses.<tenant>), so ACLs "
+        "keep tenants apart; default: on when tenancy is signed, off (shared topics) otherwise",
+    )
+    router_keys: list[SigningKey] = Field(default_factory=list, max_length=2)
+
+    @property
+    def per_tenant_topics(self) -> bool:
+        return self.tenancy == "signed" if self.tenant_topics is None else self.tenant_topics
+
 
 class TenantConfig(_Strict):
     """One tenant: how it proves who it is and where its answers go (identity), and what it may use
     (entitlements). Keyed by tenant id in ``RouterConfig.tenants``."""
 
     # --- identity (issue 12, deliver 1-2) ---------------------------------------------------------------------
+    keys: list[SigningKey] = Field(
+        default_factory=list, max_length=2, description="keys its requests are signed with; two while rotating"
+    )
+    reply_to_prefixes: list[_TopicPrefix] = Field(
+        default_factory=list,
+        description="topic-name prefixes it may name in reply_to (its own response topic is always allowed; the "
+        "deployment's own topics never are)",
+    )
 
     # --- entitlements (issue 12, deliver 3) -------------------------------------------------------------------
+    # A tenant not listed gets those of ``tenants.default`` (none: any model, any route, no tier); see
+    # agents/entitlements.py. Deny by default: ``tenants: {default: {models: []}}``.
+    models: list[str] | None = Field(
+        default=None, description="models (or aliases) it may be served by; unset: any served model, []: none"
+    )
+    routes: list[str] | None = Field(
+        default=None, description="named routes it may use, by name or by matching; unset: any route"
+    )
+    tiers: list[str] = Field(
+        default_factory=list, description="metadata.tier values honoured for it; any other tier is ignored"
+    )
 
 
 class RoutingSettings(_Strict):
@@ -373,7 +510,16 @@ class RouterConfig(_Strict):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     pricing: dict[str, ModelPrice] = Field(default_factory=dict, description="overrides of the default prices")
+    model_caps: dict[str, ModelCaps] = Field(default_factory=dict, description="model or alias -> its limits")
     tenants: dict[str, TenantConfig] = Field(default_factory=dict, description="tenant id -> identity and entitlements")
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+    @model_validator(mode="after")
+    def _tenant_ids(self) -> Self:
+        bad = sorted(t for t in self.tenants if not valid_tenant(t))
+        if bad:
+            raise ValueError(f"tenant ids must be 1-64 letters, digits, '-' or '_' (they name topics): {bad}")
+        return self
 
     @model_validator(mode="after")
     def _buffer_holds_a_fetch(self) -> Self:
@@ -409,6 +555,35 @@ class RouterConfig(_Strict):
                 servers = [b for b in self.backends if b.serves(model) and (t.backend in (None, b.name))]
                 if not servers:
                     raise ValueError(f"route {route.name!r}: no backend serves model {t.model!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _entitlements_name_what_exists(self) -> Self:
+        """A typo in an entitlement or cap would silently grant or refuse; a tier route nobody is entitled to
+        (``metadata.tier`` is ignored otherwise) could never match."""
+        routes = {r.name for r in self.routes}
+
+        def unserved(model: str) -> bool:
+            return not any(b.serves(self.model_aliases.get(model, model)) for b in self.backends)
+
+        for tenant, ent in self.tenants.items():
+            for model in ent.models or []:
+                if unserved(model):
+                    raise ValueError(f"tenants.{tenant}.models: no backend serves model {model!r}")
+            for name in ent.routes or []:
+                if name not in routes:
+                    raise ValueError(f"tenants.{tenant}.routes: unknown route {name!r}")
+        for model in self.model_caps:
+            if unserved(model):
+                raise ValueError(f"model_caps: no backend serves model {model!r}")
+        granted = {tier for ent in self.tenants.values() for tier in ent.tiers}
+        for route in self.routes:
+            tiers = [*route.match.tiers, *([route.match.metadata["tier"]] if "tier" in route.match.metadata else [])]
+            if tiers and not granted.intersection(tiers):
+                raise ValueError(
+                    f"route {route.name!r} matches metadata.tier [{', '.join(tiers)}] but no tenant is entitled to "
+                    "it: list the tier in tenants.<id>.tiers (a tier is ignored unless the tenant is entitled to it)"
+                )
         return self
 
     def backend(self, name: str) -> BackendConfig:

@@ -84,6 +84,8 @@ class DeadLetterReason(StrEnum):
     RETRIES_EXHAUSTED = "retries_exhausted"
     DEADLINE_EXPIRED = "deadline_expired"
     INTERNAL_ERROR = "internal_error"
+    UNAUTHENTICATED = "unauthenticated"  # the tenant's signature is missing or wrong (never served)
+    FORBIDDEN = "forbidden"  # authenticated, but asked for what the tenant may not (e.g. a foreign reply_to)
 
 
 class Stage(StrEnum):
@@ -107,8 +109,15 @@ class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     SCHEMA_INVALID = "schema_invalid"
     RETRY_STATE_INVALID = "retry_state_invalid"
+    # the trust boundary (issue 12): who sent it, and where its answer may go
+    UNAUTHENTICATED = "unauthenticated"
+    INVALID_TENANT = "invalid_tenant"
+    REPLY_TO_FORBIDDEN = "reply_to_forbidden"
+    REPLY_TO_MISSING = "reply_to_missing"
     # routing and the cache
     NO_ROUTE = "no_route"
+    NOT_ENTITLED = "not_entitled"  # the tenant may not use that model or route (issue 12)
+    MAX_TOKENS_EXCEEDED = "max_tokens_exceeded"  # above the model_caps of every candidate
     CACHE_MISS = "cache_miss"
     CACHE_ERROR = "cache_error"
     # a round that called no provider and waits: why
@@ -118,6 +127,8 @@ class ErrorCode(StrEnum):
     # a provider call (ProviderError)
     PROVIDER_ERROR = "provider_error"
     PROVIDER_REJECTED = "provider_rejected"
+    PROVIDER_AUTH = "provider_auth"  # 401/403: the backend refused its own credentials (fail over, circuit opens)
+    PROVIDER_MODEL_NOT_FOUND = "provider_model_not_found"  # 404: the backend lacks the model (fail over)
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     PROVIDER_OVERLOADED = "provider_overloaded"
     PROVIDER_TRANSIENT = "provider_transient"
@@ -254,6 +265,7 @@ class RoutingDecision(BaseModel):
     reason: str = ""
     considered: list[str] = Field(default_factory=list, description="backend/model, in the order tried")
     skipped: dict[str, str] = Field(default_factory=dict, description="backend/model -> why it was passed over")
+    served: str | None = Field(default=None, description="backend/model (config names) that answered")
 
 
 class ChatResponse(_Outbound):

@@ -5,6 +5,7 @@ contract. Pure: no I/O. Decoding never raises anything but :class:`MessageError`
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -16,8 +17,10 @@ from schemas.events import PRIORITIES, ChatRequest, Priority
 __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_RETRY_TIERS_S",
+    "MAX_RETRY_ROUNDS",
     "REPLAY_HEADER",
     "RETRY_HEADER",
+    "TENANT_ID",
     "TRACE_HEADERS",
     "Header",
     "TopicNames",
@@ -25,6 +28,7 @@ __all__ = [
     "decode_request",
     "encode",
     "headers_dict",
+    "valid_tenant",
 ]
 
 
@@ -35,6 +39,8 @@ class Header:
     REQUEST_ID: Final = "request_id"
     CONTENT_TYPE: Final = "content-type"
     RETRY: Final = "llm-retry"  # RetryState of a request waiting in a delay topic
+    RETRY_SIGNATURE: Final = "llm-retry-sig"  # the router's HMAC over the retry state and the record value
+    SIGNATURE: Final = "llm-signature"  # the tenant's HMAC over the record value (schemas.signing)
     REPLAY: Final = "llm-replay"  # dead_letter_id of a replayed dead letter
     DEAD_LETTER_ID: Final = "dead_letter_id"
     REASON: Final = "reason"
@@ -48,6 +54,16 @@ TRACE_HEADERS = (Header.TRACEPARENT, Header.TRACESTATE)
 CONTENT_TYPE = b"application/json"
 # delay topics llm.retry.<tier>s; a delay d waits in the largest tier <= d (RetrySettings.tiers_s defaults to it)
 DEFAULT_RETRY_TIERS_S: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+#: rounds a request may wait for; beyond, it gives up (and ``2 ** (rounds - 1)`` in the backoff stays a float)
+MAX_RETRY_ROUNDS = 1000
+#: a tenant id: it names the tenant's own topics (``llm.responses.<tenant>``) and scopes its Redis keys, so it is
+#: topic-name safe, has no ``.`` (Kafka confuses ``.`` and ``_`` in metric names) and no ``:`` (the key separator)
+TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def valid_tenant(tenant: str) -> bool:
+    """True when ``tenant`` may be a tenant id (see :data:`TENANT_ID`)."""
+    return TENANT_ID.match(tenant) is not None
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,18 @@ class TopicNames:
     @property
     def failures(self) -> str:
         return f"{self.prefix}.failures"
+
+    def responses_for(self, tenant: str) -> str:
+        """A tenant's own response topic (deployments with per-tenant topics), e.g. ``llm.responses.acme``."""
+        return f"{self.responses}.{tenant}"
+
+    def failures_for(self, tenant: str) -> str:
+        """A tenant's own failure topic (deployments with per-tenant topics), e.g. ``llm.failures.acme``."""
+        return f"{self.failures}.{tenant}"
+
+    def is_own(self, topic: str) -> bool:
+        """True for every topic of this deployment (requests, responses, retries, health, tenants' topics...)."""
+        return topic.startswith(f"{self.prefix}.")
 
     @property
     def health(self) -> str:

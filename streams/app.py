@@ -12,6 +12,7 @@ from faust.types import TransportT
 
 from agents.router_agent import register_retry_agents, register_router_agents
 from schemas.config import RouterConfig
+from streams.kafka_security import faust_credentials
 from streams.kafka_transport import DEFAULT_FETCH_MAX_WAIT_MS, RouterTransport
 from streams.paths import state_dir
 from streams.publishers import FaustPublisher
@@ -60,6 +61,7 @@ def faust_settings(config: RouterConfig) -> dict[str, Any]:
     k = config.kafka
     return {
         "broker": broker_urls(k.bootstrap_servers),
+        "broker_credentials": faust_credentials(k),  # TLS / SASL, or None for PLAINTEXT
         "datadir": str(faust_datadir()),
         "store": "memory://",
         "autodiscover": False,

@@ -14,7 +14,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.errors import MessageError
 from schemas.events import ChatMessage, ChatRequest, ChatResponse, Priority
-from schemas.wire import Header, TopicNames, decode, encode
+from schemas.signing import sign_request
+from schemas.wire import Header, TopicNames, decode, encode, valid_tenant
+from streams.kafka_security import KafkaConnection, kafka_client_kwargs
 from streams.topics import partitions_of
 
 __all__ = ["RouterClient", "fetch_response", "partition_for", "request_headers"]
@@ -28,24 +30,35 @@ class RouterClient:
     ``await client.submit(req)`` returns a future resolved by the first response for ``req.request_id``
     (redeliveries are de-duplicated); ``client.responses()`` iterates over every distinct response.
     The reply topic is read from its end as of :meth:`start`, without a consumer group.
+
+    ``tenant``: the client of one tenant of a deployment with per-tenant topics: every request it sends is that
+    tenant's, and it reads only that tenant's response topic (``llm.responses.<tenant>``). ``key``: the tenant's
+    signing key (``tenants.<id>.keys``); every request is then signed (``llm-signature`` header). Without
+    ``tenant`` the client reads the shared response topic of a single-tenant deployment.
     """
 
     def __init__(
         self,
-        bootstrap_servers: str = "127.0.0.1:9092",
+        bootstrap_servers: KafkaConnection = "127.0.0.1:9092",
         *,
         topics: TopicNames | None = None,
         reply_topic: str | None = None,
         seen_capacity: int = 200_000,
+        tenant: str | None = None,
+        key: str | bytes | None = None,
     ) -> None:
         self.topics = topics or TopicNames()
-        self.reply_topic = reply_topic or self.topics.responses
+        self.tenant = tenant
+        self._key = _tenant_key(tenant, key)
+        self._own_topic = self.topics.responses_for(tenant) if tenant else self.topics.responses
+        self.reply_topic = reply_topic or self._own_topic
         self._bootstrap = bootstrap_servers
+        # ``bootstrap_servers``: a bootstrap string (PLAINTEXT), or the KafkaSettings with TLS / SASL
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", linger_ms=2, enable_idempotence=True
+            **kafka_client_kwargs(bootstrap_servers), acks="all", linger_ms=2, enable_idempotence=True
         )
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka_client_kwargs(bootstrap_servers),
             enable_auto_commit=False,
             auto_offset_reset="latest",
             fetch_max_wait_ms=50,
@@ -121,13 +134,27 @@ class RouterClient:
             self._stream.put_nowait(response)
 
     async def produce(self, request: ChatRequest, *, headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Produce ``request`` to its class topic, keyed by tenant (acknowledged by the broker on return)."""
+        """Produce ``request`` to its class topic, keyed by tenant (acknowledged by the broker on return); signed
+        when the client has a key."""
+        request = self._as_own(request)
+        value = encode(request)
+        extra = list(headers or [])
+        if self._key is not None:
+            extra.append((Header.SIGNATURE, sign_request(self._key, value)))
         await self._producer.send_and_wait(
             self.topics.requests(request.priority),
-            encode(request),
+            value,
             key=request.tenant.encode(),
-            headers=request_headers(request, headers),
+            headers=request_headers(request, extra),
         )
+
+    def _as_own(self, request: ChatRequest) -> ChatRequest:
+        """``request`` as this client's tenant's (a request naming another tenant is a mistake: ValueError)."""
+        if self.tenant is None or request.tenant == self.tenant:
+            return request
+        if "tenant" in request.model_fields_set:
+            raise ValueError(f"a client of tenant {self.tenant!r} cannot send for tenant {request.tenant!r}")
+        return request.model_copy(update={"tenant": self.tenant})
 
     async def produce_raw(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
@@ -135,14 +162,16 @@ class RouterClient:
         """Produce arbitrary bytes (tests and demos of malformed input)."""
         await self._producer.send_and_wait(topic, value, key=key, headers=headers or [])
 
-    async def submit(self, request: ChatRequest) -> asyncio.Future[ChatResponse]:
-        """Produce ``request``; the returned future resolves with its response."""
-        if request.reply_to is None and self.reply_topic != self.topics.responses:
+    async def submit(
+        self, request: ChatRequest, *, headers: list[tuple[str, bytes]] | None = None
+    ) -> asyncio.Future[ChatResponse]:
+        """Produce ``request`` (with extra ``headers``); the returned future resolves with its response."""
+        if request.reply_to is None and self.reply_topic != self._own_topic:
             request = request.model_copy(update={"reply_to": self.reply_topic})
         fut: asyncio.Future[ChatResponse] = asyncio.get_running_loop().create_future()
         self._pending[request.request_id] = fut
         try:
-            await self.produce(request)
+            await self.produce(request, headers=headers)
         except BaseException:
             self._pending.pop(request.request_id, None)
             raise
@@ -170,6 +199,16 @@ class RouterClient:
             yield await self._stream.get()
 
 
+def _tenant_key(tenant: str | None, key: str | bytes | None) -> bytes | None:
+    if tenant is not None and not valid_tenant(tenant):
+        raise ValueError(f"not a tenant id: {tenant!r} (1-64 letters, digits, '-' or '_')")
+    if key is None:
+        return None
+    if tenant is None:
+        raise ValueError("a signing key belongs to a tenant: pass tenant= with key=")
+    return key.strip().encode() if isinstance(key, str) else key.strip()  # as the router reads it (infra.signing_keys)
+
+
 def request_headers(request: ChatRequest, extra: list[tuple[str, bytes]] | None = None) -> list[tuple[str, bytes]]:
     """The Kafka headers of a produced request: its id first, then ``extra``."""
     return [(Header.REQUEST_ID, request.request_id.encode()), *(extra or [])]
@@ -182,7 +221,7 @@ def partition_for(key: bytes, partitions: set[int] | list[int]) -> int:
 
 
 async def fetch_response(
-    bootstrap_servers: str, topic: str, request_id: str, *, timeout_s: float = 10.0
+    bootstrap_servers: KafkaConnection, topic: str, request_id: str, *, timeout_s: float = 10.0
 ) -> ChatResponse | None:
     """The latest response for ``request_id`` on ``topic``, or None if none arrives within ``timeout_s``.
 
@@ -193,7 +232,9 @@ async def fetch_response(
     key = request_id.encode()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(
+        **kafka_client_kwargs(bootstrap_servers), enable_auto_commit=False, fetch_max_wait_ms=100
+    )
     try:
         await consumer.start()  # inside the try: a consumer that failed to start is still closed
         tp = TopicPartition(topic, partition_for(key, await partitions_of(consumer, topic, timeout_s=timeout_s)))

@@ -102,7 +102,9 @@ async def _wait_ready(client: RouterClient, worker: ManagedProcess, timeout_s: f
     return time.monotonic() - started
 
 
-def _build_workload(n: int, rng: random.Random) -> list[_Tracked]:
+def _build_workload(n: int, rng: random.Random, guest: bool = False) -> list[_Tracked]:
+    """``n`` mixed requests and a few unservable ones; with ``guest`` (a tenant entitled to the cheap model only,
+    see infra/config/default.yaml) also one that asks for a model it may not use."""
     run = uuid.uuid4().hex[:8]  # fresh ids every run: ids answered before would be answered from Redis again
     classes = list(MIX)
     weights = [MIX[c] for c in classes]
@@ -133,6 +135,14 @@ def _build_workload(n: int, rng: random.Random) -> list[_Tracked]:
         messages=[ChatMessage(role="user", content="late")],
     )
     items.append(_Tracked(req, 0.0, expect="deadline_expired"))
+    if guest:
+        req = ChatRequest(
+            request_id=f"demo-{run}-not-entitled",
+            tenant="guest",
+            model="smart",
+            messages=[ChatMessage(role="user", content="hello")],
+        )
+        items.append(_Tracked(req, 0.0, expect="not_entitled"))
     rng.shuffle(items)
     return items
 
@@ -149,7 +159,7 @@ async def run_demo(opts: DemoOptions) -> int:
         worker = start_worker(opts.config_path, opts.state_dir / "logs" / "worker.log")
         procs.append(worker)
         _say(f"router worker pid {worker.pid} (log: {worker.log_path})")
-        dlq_start = await end_offsets(config.kafka.bootstrap_servers, topics.deadletter)
+        dlq_start = await end_offsets(config.kafka, topics.deadletter)
         run = await _drive(config, topics, worker, opts)
         reasons = await _dead_letter_reasons(config, topics, dlq_start, run.expected_dlq)
         return _summarise(run.workload, reasons, run.wall_s, run.duplicates)
@@ -189,13 +199,14 @@ class _Run:
 
 async def _drive(config: RouterConfig, topics: TopicNames, worker: ManagedProcess, opts: DemoOptions) -> _Run:
     """Wait for the worker, produce the workload and the malformed messages, collect the answers."""
-    async with RouterClient(config.kafka.bootstrap_servers, topics=topics) as client:
+    async with RouterClient(config.kafka, topics=topics) as client:
         ready_s = await _wait_ready(client, worker, opts.timeout_s)
+        workload = _build_workload(opts.requests, random.Random(opts.seed), guest="guest" in config.tenants)
+        unservable = sum(1 for t in workload if t.expect != "ok")
         _say(
             f"worker answering after {ready_s:.1f}s; sending {opts.requests} requests "
-            f"+ {len(MALFORMED)} malformed + 4 unservable"
+            f"+ {len(MALFORMED)} malformed + {unservable} unservable"
         )
-        workload = _build_workload(opts.requests, random.Random(opts.seed))
         futures = []
         t0 = time.monotonic()
         for tracked in workload:
@@ -234,7 +245,7 @@ async def _dead_letter_reasons(
     reasons: Counter[str] = Counter()
     for _ in range(10):
         reasons = Counter()
-        async for letter in read_dead_letters(config.kafka.bootstrap_servers, topics.deadletter, since_offsets=since):
+        async for letter in read_dead_letters(config.kafka, topics.deadletter, since_offsets=since):
             reasons[letter.reason.value] += 1
         if sum(reasons.values()) >= expected:
             break

@@ -12,10 +12,12 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
+from infra.signing_keys import request_signer
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError, MessageError
 from schemas.events import DeadLetter, DeadLetterReason, utcnow
-from schemas.wire import REPLAY_HEADER, RETRY_HEADER, TopicNames, decode, decode_request, encode
+from schemas.wire import REPLAY_HEADER, RETRY_HEADER, Header, TopicNames, decode, decode_request, encode
+from streams.kafka_security import KafkaConnection, kafka_client_kwargs
 from streams.publishers import KafkaPublisher
 from streams.topics import partitions_of
 
@@ -71,10 +73,10 @@ class DeadLetterFilter:
 
 
 async def read_dead_letters(
-    bootstrap_servers: str, topic: str, *, since_offsets: dict[int, int] | None = None
+    kafka: KafkaConnection, topic: str, *, since_offsets: dict[int, int] | None = None
 ) -> AsyncIterator[DeadLetter]:
     """Every dead letter in ``topic`` up to its end as of the call (from ``since_offsets`` when given)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_kwargs(kafka), enable_auto_commit=False)
     try:
         await consumer.start()  # inside the try: a consumer that failed to start is still closed
         tps = [TopicPartition(topic, p) for p in sorted(await partitions_of(consumer, topic))]
@@ -102,9 +104,9 @@ async def read_dead_letters(
         await consumer.stop()
 
 
-async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+async def end_offsets(kafka: KafkaConnection, topic: str) -> dict[int, int]:
     """Current end offset of every partition of ``topic``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_client_kwargs(kafka), enable_auto_commit=False)
     try:
         await consumer.start()  # inside the try: a consumer that failed to start is still closed
         tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
@@ -196,26 +198,23 @@ async def replay_dead_letters(
     ``confirm(matched)`` is asked once the letters are counted and before anything is produced; False cancels.
     """
     topics = TopicNames(config.kafka.topic_prefix)
-    letters = [
-        letter
-        async for letter in read_dead_letters(config.kafka.bootstrap_servers, topics.deadletter)
-        if flt.matches(letter)
-    ]
+    letters = [letter async for letter in read_dead_letters(config.kafka, topics.deadletter) if flt.matches(letter)]
     if limit is not None:
         letters = letters[:limit]
     report = ReplayReport(matched=len(letters), dry_run=dry_run, by_reason=Counter(x.reason.value for x in letters))
     if confirm is not None and letters and not confirm(len(letters)):
         report.cancelled = True
         return report
+    sign = request_signer(config)  # signed tenancy: the edited request is re-signed as its tenant
     ledger = _ReplayLedger(config.redis.url, config.redis.key_prefix) if dedupe else None
-    publisher = None if dry_run else KafkaPublisher(config.kafka.bootstrap_servers)
+    publisher = None if dry_run else KafkaPublisher(config.kafka)
     try:
         if ledger is not None:
             await ledger.check()
         if publisher is not None:
             await publisher.start()
         for i, letter in enumerate(letters, 1):
-            outcome = await _replay_one(letter, topics, ledger, publisher, to_model, keep_deadline)
+            outcome = await _replay_one(letter, topics, ledger, publisher, to_model, keep_deadline, sign=sign)
             if outcome in ("replayed", "would_replay"):
                 report.replayed += 1
             elif outcome == "already_replayed":
@@ -240,7 +239,11 @@ async def _replay_one(
     publisher: KafkaPublisher | None,
     to_model: str | None,
     keep_deadline: bool,
+    *,
+    sign: Callable[[str, bytes], bytes] | None = None,
 ) -> str:
+    if letter.reason is DeadLetterReason.UNAUTHENTICATED:
+        return "not_replayable"  # re-signing it would vouch for whoever forged it
     try:
         request = decode_request(letter.original_bytes())
     except MessageError:
@@ -257,12 +260,15 @@ async def _replay_one(
         return "would_replay"
     if ledger is not None and not await ledger.claim(letter.dead_letter_id):
         return "already_replayed"
-    headers = [(k, v) for k, v in letter.header_items() if k not in (RETRY_HEADER, REPLAY_HEADER)]
+    dropped = (RETRY_HEADER, REPLAY_HEADER, Header.RETRY_SIGNATURE, Header.SIGNATURE)
+    headers = [(k, v) for k, v in letter.header_items() if k not in dropped]
     headers.append((REPLAY_HEADER, letter.dead_letter_id.encode()))
+    body = encode(request)
+    if sign is not None:
+        headers.append((Header.SIGNATURE, sign(request.tenant, body)))
+    priority = topics.priority_of(letter.source_topic or "") or request.priority  # the class it came in on
     try:
-        await publisher.publish(
-            topics.requests(request.priority), encode(request), key=request.tenant.encode(), headers=headers
-        )
+        await publisher.publish(topics.requests(priority), body, key=request.tenant.encode(), headers=headers)
     except BaseException:
         if ledger is not None:
             await ledger.release(letter.dead_letter_id)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.kafka_security import KafkaConnection
 
 __all__ = ["FaustPublisher", "KafkaPublisher", "MemoryPublisher", "NullPublisher", "Published"]
 
@@ -25,11 +28,13 @@ class FaustPublisher:
 class KafkaPublisher:
     """A standalone aiokafka producer (acks=all, idempotent)."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: KafkaConnection) -> None:
         from aiokafka import AIOKafkaProducer  # only tools that publish to Kafka pay for the import
 
+        from streams.kafka_security import kafka_client_kwargs
+
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=2
+            **kafka_client_kwargs(bootstrap_servers), acks="all", enable_idempotence=True, linger_ms=2
         )
 
     async def start(self) -> None:

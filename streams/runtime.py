@@ -18,6 +18,7 @@ from typing import Any
 
 from agents.health_board import HealthBoard
 from agents.health_service import HealthService
+from agents.ingress import Ingress, IngressPolicy, TopicDirectory
 from agents.pipeline import Pipeline
 from agents.processor import RequestProcessor
 from agents.retry_agent import RetryForwarder
@@ -30,10 +31,11 @@ from infra.circuit_store import CircuitStore, NullCircuitStore, RedisCircuitStor
 from infra.embeddings import BatchingEmbedder, create_embedder
 from infra.idempotency import IdempotencyStore, NullIdempotencyStore, RedisIdempotencyStore
 from infra.leases import ConcurrencyLeases, LocalLeases, RedisLeases
-from infra.metrics import RouterMetrics, serve_metrics
+from infra.metrics import RouterMetrics, configured_tenants, serve_metrics
 from infra.providers.pool import BackendPool
 from infra.rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from infra.shutdown import close_all, stop_tasks
+from infra.signing_keys import Keyring
 from schemas.config import RouterConfig
 from schemas.protocols import Publisher
 from schemas.wire import TopicNames
@@ -44,6 +46,7 @@ __all__ = [
     "Engine",
     "Service",
     "build_engine",
+    "build_ingress",
     "build_service",
     "slot_capacity",
     "worker_id",
@@ -138,6 +141,7 @@ async def build_engine(
     cfg = config
     publisher = publisher or NullPublisher()
     metrics = metrics or RouterMetrics()
+    metrics.label_tenants(configured_tenants(cfg))  # other tenants are labelled "other": bounded series
     cache_embedder, route_embedder = await _embedders(cfg)
     wid = worker_id()
     pool = BackendPool(cfg.backends)
@@ -247,6 +251,7 @@ class Service:
     topics: TopicNames
     pipeline: Pipeline
     forwarder: RetryForwarder
+    directory: TopicDirectory | None = None
 
     def start_background(self) -> None:
         """The engine's background work, plus the worker's own: GC and loop-lag watch, the metrics endpoint."""
@@ -259,22 +264,50 @@ class Service:
         engine.start_background()
 
     async def aclose(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
-        await self.engine.aclose(timeout_s)
+        share = timeout_s / 4 if self.directory is not None else 0.0
+        if self.directory is not None:
+            await close_all({"topic directory": self.directory.aclose}, share)
+        await self.engine.aclose(timeout_s - share)
 
 
-def build_service(engine: Engine) -> Service:
-    """Add the service-only parts to ``engine``; they publish through the engine's publisher."""
+def build_ingress(config: RouterConfig, env: dict[str, str] | None = None) -> Ingress:
+    """The trust boundary of the service, from ``security`` and the tenants' identity blocks; the keys are read
+    here (environment or files), so a missing one fails the start, not a request. Says what it trusts."""
+    policy = IngressPolicy.from_config(config)
+    ingress = Ingress(policy, TopicNames(config.kafka.topic_prefix), Keyring.from_config(config, env))
+    topics = "per-tenant topics" if policy.tenant_topics else "shared response topics"
+    if policy.signed:
+        signing = sum(1 for t in config.tenants.values() if t.keys)
+        log.info("tenancy: signed (HMAC per request, %d tenants with keys), %s", signing, topics)
+    else:
+        log.warning(
+            "tenancy: trusted-producers: the tenant named in a request is believed; Kafka ACLs must let only "
+            'trusted producers write %s.requests.* (README "Security model"); %s',
+            config.kafka.topic_prefix,
+            topics,
+        )
+    return ingress
+
+
+def build_service(engine: Engine, *, directory: TopicDirectory | None = None) -> Service:
+    """Add the service-only parts to ``engine``; they publish through the engine's publisher. ``directory``
+    (default: Kafka's) creates tenants' topics on first use and checks ``reply_to`` topics exist."""
     cfg = engine.config
     topics = TopicNames(cfg.kafka.topic_prefix)
+    if directory is None:
+        from streams.topics import KafkaTopicDirectory  # service only: library mode never loads a Kafka client
+
+        directory = KafkaTopicDirectory(cfg.kafka)
     pipeline = Pipeline(
         engine.processor,
         engine.publisher,
-        topics,
+        build_ingress(cfg),
         engine.gate,
         engine.idempotency,
+        directory=directory,
         retry_tiers_s=cfg.worker.retry.tiers_s,
         cost_unit=cfg.worker.scheduler.cost_unit,
         on_response=engine.metrics.record_response,
     )
     engine.metrics.sources.pipeline_stats = pipeline.stats
-    return Service(engine, topics, pipeline, RetryForwarder(engine.publisher, pipeline))
+    return Service(engine, topics, pipeline, RetryForwarder(engine.publisher, pipeline), directory)

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from schemas.config import KafkaSettings
+from schemas.config import KafkaSettings, RouterConfig
 from schemas.errors import ConfigError
 from schemas.events import PRIORITIES
 from schemas.wire import DEFAULT_RETRY_TIERS_S, TopicNames
+from streams.kafka_security import kafka_client_kwargs
 
 __all__ = [
+    "KafkaTopicDirectory",
     "TopicSpec",
     "delete_topics",
     "ensure_topics",
     "partitions_of",
+    "tenant_topic_ids",
+    "tenant_topic_specs",
     "topic_specs",
 ]
 
@@ -33,8 +38,25 @@ class TopicSpec:
     config: dict[str, str]
 
 
-def topic_specs(settings: KafkaSettings, retry_tiers_s: list[float] | None = None) -> list[TopicSpec]:
-    """Every topic the router needs, with partition counts and configs."""
+def tenant_topic_ids(config: RouterConfig) -> list[str]:
+    """The tenants whose own topics are created up front: every configured tenant, with per-tenant topics on."""
+    return sorted(config.tenants) if config.security.per_tenant_topics else []
+
+
+def tenant_topic_specs(settings: KafkaSettings, tenant: str) -> list[TopicSpec]:
+    """A tenant's own response and failure topics (per-tenant topics: Kafka ACLs keep tenants apart)."""
+    names = TopicNames(settings.topic_prefix)
+    week = {"retention.ms": str(7 * 24 * 3600 * 1000)}
+    return [
+        TopicSpec(names.responses_for(tenant), settings.responses_partitions, dict(week)),
+        TopicSpec(names.failures_for(tenant), settings.failures_partitions, dict(week)),
+    ]
+
+
+def topic_specs(
+    settings: KafkaSettings, retry_tiers_s: list[float] | None = None, tenants: Iterable[str] = ()
+) -> list[TopicSpec]:
+    """Every topic the router needs, with partition counts and configs (``tenants``: their own topics too)."""
     names = TopicNames(settings.topic_prefix)
     week = str(7 * 24 * 3600 * 1000)
     specs = [TopicSpec(names.requests(p), settings.request_partitions[p], {}) for p in PRIORITIES]
@@ -49,14 +71,21 @@ def topic_specs(settings: KafkaSettings, retry_tiers_s: list[float] | None = Non
     ]
     for s in specs:
         s.config.setdefault("retention.ms", week)
+    for tenant in tenants:
+        specs += tenant_topic_specs(settings, tenant)
     return specs
 
 
 async def ensure_topics(
-    settings: KafkaSettings, *, retry_tiers_s: list[float] | None = None, timeout_s: float = 60.0
+    settings: KafkaSettings,
+    *,
+    retry_tiers_s: list[float] | None = None,
+    tenants: Iterable[str] = (),
+    timeout_s: float = 60.0,
 ) -> list[str]:
-    """Create missing topics; return the names created. Existing topics are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=15000)
+    """Create missing topics (``tenants``: their own topics too, see :func:`tenant_topic_ids`); return the names
+    created. Existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=15000)
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
@@ -68,7 +97,7 @@ async def ensure_topics(
             await asyncio.sleep(1.0)
     try:
         existing = set(await admin.list_topics())
-        specs = topic_specs(settings, retry_tiers_s)
+        specs = topic_specs(settings, retry_tiers_s, tenants)
         wanted = [s for s in specs if s.name not in existing]
         created: list[str] = []
         for spec in wanted:
@@ -114,7 +143,7 @@ async def partitions_of(consumer: Any, topic: str, *, timeout_s: float = 30.0) -
 
 async def delete_topics(settings: KafkaSettings) -> list[str]:
     """Delete every topic of this deployment's prefix (tests and benchmarks clean up after themselves)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=15000)
     await admin.start()
     try:
         prefix = f"{settings.topic_prefix}."
@@ -124,3 +153,68 @@ async def delete_topics(settings: KafkaSettings) -> list[str]:
         return doomed
     finally:
         await admin.close()
+
+
+class KafkaTopicDirectory:
+    """What the pipeline asks Kafka about topics (``agents.ingress.TopicDirectory``): it creates a tenant's own
+    topics on first use, and tells whether a ``reply_to`` topic exists (from a topic list refreshed at most every
+    ``refresh_s``, so a stream of made-up names costs one metadata request per period, not one each)."""
+
+    def __init__(
+        self, settings: KafkaSettings, *, refresh_s: float = 5.0, clock: Callable[[], float] | None = None
+    ) -> None:
+        self._settings = settings
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._admin: AIOKafkaAdminClient | None = None
+        self._lock = asyncio.Lock()
+        self._ready_tenants: set[str] = set()
+        self._known: set[str] = set()
+        self._listed_at: float | None = None
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    async def _client(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(**kafka_client_kwargs(self._settings), request_timeout_ms=15000)
+            await admin.start()
+            self._admin = admin
+        return self._admin
+
+    async def ensure_tenant(self, tenant: str) -> None:
+        if tenant in self._ready_tenants:
+            return
+        async with self._lock:
+            if tenant in self._ready_tenants:
+                return
+            admin = await self._client()
+            for spec in tenant_topic_specs(self._settings, tenant):
+                try:
+                    await admin.create_topics(
+                        [
+                            NewTopic(
+                                spec.name, spec.partitions, self._settings.replication_factor, topic_configs=spec.config
+                            )
+                        ]
+                    )
+                    log.info("created topic %s for tenant %s", spec.name, tenant)
+                except TopicAlreadyExistsError:
+                    pass
+                self._known.add(spec.name)
+            self._ready_tenants.add(tenant)
+
+    async def exists(self, topic: str) -> bool:
+        if topic in self._known:
+            return True
+        async with self._lock:
+            now = self._now()
+            if self._listed_at is None or now - self._listed_at >= self._refresh_s:
+                self._known |= set(await (await self._client()).list_topics())
+                self._listed_at = now
+            return topic in self._known
+
+    async def aclose(self) -> None:
+        if self._admin is not None:
+            admin, self._admin = self._admin, None
+            await admin.close()

@@ -8,7 +8,7 @@ import logging
 
 from schemas.config import RouterConfig
 from streams.app import create_app
-from streams.topics import ensure_topics
+from streams.topics import ensure_topics, tenant_topic_ids
 
 __all__ = ["run_worker"]
 
@@ -22,7 +22,9 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None) -> None:
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    created = loop.run_until_complete(ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s))
+    created = loop.run_until_complete(
+        ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s, tenants=tenant_topic_ids(config))
+    )
     if created:
         log.info("created %d topics", len(created))
     app = loop.run_until_complete(create_app(config, loop=loop))  # the engine is built before Kafka is joined

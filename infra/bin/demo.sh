@@ -7,4 +7,6 @@ cd "$ROOT"
 bash infra/bin/install.sh
 bash infra/bin/redis-start.sh
 bash infra/bin/kafka-start.sh
+# the secret that signs the router's retry state (security.router_keys): one per demo run unless given
+export LLM_ROUTER_KEY="${LLM_ROUTER_KEY:-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(32))')}"
 exec .venv/bin/llm-router demo "$@"

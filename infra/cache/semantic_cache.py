@@ -12,7 +12,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -44,9 +44,19 @@ def _digest(*parts: object) -> str:
 
 
 def exact_key(request: ChatRequest, model: str, scope: str) -> str:
-    """Hash of everything that changes the answer: scope, model, generation parameters, normalised messages."""
+    """Hash of everything that changes the answer: scope, model, generation parameters, normalised messages.
+    ``model`` is the model the request is routed to (``ModelRouter.routed_model``), never the hint it gave."""
     msgs = [(m.role, normalise(m.content)) for m in request.messages]
     return _digest("x", scope, model, request.temperature, request.max_tokens, msgs)
+
+
+def _keys(request: ChatRequest, model: str, scope: str) -> tuple[str, str, str]:
+    """(index partition, parameter digest, exact key). The partition is the tenant scope and the model only:
+    generation parameters, which producers choose freely, filter candidates inside it instead of opening
+    partitions of their own (each would cost memory: issue 12, finding 8)."""
+    context = [(m.role, normalise(m.content)) for m in request.messages if m.role != "user"]
+    params = _digest("g", context, request.max_tokens, request.temperature)
+    return _digest("p", scope, model), params, exact_key(request, model, scope)
 
 
 class WordAligner:
@@ -100,6 +110,7 @@ class CacheLookup:
     scope: str = ""
     model: str = ""
     partition: str = ""
+    params: str = ""
     exact_key: str = ""
     text: str = ""
     vector: np.ndarray | None = None
@@ -139,6 +150,7 @@ class SemanticCache:
         self.index = VectorIndex(
             dim,
             max_entries=settings.max_entries,
+            max_partitions=settings.max_partitions,
             m=settings.hnsw_m,
             ef_construction=settings.hnsw_ef_construction,
             ef_search=settings.hnsw_ef_search,
@@ -205,14 +217,15 @@ class SemanticCache:
         s = self.settings.for_model(model)
         ok, reason = self.cacheable(request, model)
         scope = self._scope(request, s)
-        context = [(m.role, normalise(m.content)) for m in request.messages if m.role != "user"]
+        partition, params, exact = _keys(request, model, scope)
         look = CacheLookup(
             cacheable=ok,
             reason=reason,
             scope=scope,
             model=model,
-            partition=_digest("p", scope, model, context, request.max_tokens, request.temperature),
-            exact_key=exact_key(request, model, scope),
+            partition=partition,
+            params=params,
+            exact_key=exact,
             text=request.prompt_text(),
         )
         if not ok:
@@ -231,7 +244,7 @@ class SemanticCache:
                 floor = min(s.threshold, s.cross_lingual_threshold)
                 near = [
                     (eid, sim)
-                    for eid, sim in self.index.search(look.partition, look.vector, s.candidates)
+                    for eid, sim in self.index.search(look.partition, look.vector, s.candidates, look.params)
                     if sim >= floor
                 ]
                 if near:
@@ -239,7 +252,11 @@ class SemanticCache:
                     for (entry_id, _), entry in zip(near, entries, strict=True):
                         if entry is None:  # expired or invalidated elsewhere: the index follows
                             self.index.remove(entry_id)
-                    live = [(entry, sim) for (_, sim), entry in zip(near, entries, strict=True) if entry is not None]
+                    live = [
+                        (entry, sim)
+                        for (_, sim), entry in zip(near, entries, strict=True)
+                        if entry is not None and entry.params == look.params
+                    ]
                     chosen = await self.embedder.call(self._first_accepted, live, look.text, s)
                     if chosen is not None:
                         entry, sim = chosen
@@ -295,10 +312,28 @@ class SemanticCache:
         )
         return CacheHit(response, kind, sim, entry.entry_id)
 
+    def _rekey(self, look: CacheLookup, request: ChatRequest, response: ChatResponse) -> CacheLookup | None:
+        """``look`` keyed by the model that actually answered (a failover may have gone to another model than
+        the lookup's): ``None`` when that model's answers are not cached."""
+        served = response.routing.served if response.routing is not None else None
+        model = served.partition("/")[2] if served else look.model
+        if model == look.model:
+            return look
+        ok, _ = self.cacheable(request, model)
+        if not ok:
+            return None
+        scope = self._scope(request, self.settings.for_model(model))
+        partition, params, exact = _keys(request, model, scope)
+        return replace(look, model=model, scope=scope, partition=partition, params=params, exact_key=exact)
+
     async def store_response(self, look: CacheLookup, request: ChatRequest, response: ChatResponse) -> None:
-        """Remember a successful provider answer (never raises)."""
+        """Remember a successful provider answer (never raises), under the model that gave it."""
         if not look.cacheable or response.status != "ok" or response.cache_hit is not None:
             return
+        served = self._rekey(look, request, response)
+        if served is None:
+            return
+        look = served
         s = self.settings.for_model(look.model)
         now = self._clock()
         try:
@@ -316,13 +351,14 @@ class SemanticCache:
                 created=now,
                 expires=now + s.ttl_s,
                 vector=look.vector,
+                params=look.params,
             )
             await self.store.put(entry)
         except _STORE_ERRORS as exc:
             self._degraded("store", exc)
             return
         if entry.vector is not None:
-            self.index.add(entry.entry_id, entry.partition, entry.vector, entry.expires)
+            self.index.add(entry.entry_id, entry.partition, entry.vector, entry.expires, entry.params)
         self.stats.stored += 1
 
     # --- keeping the index in step with the store ----------------------------------------------------------
@@ -331,7 +367,7 @@ class SemanticCache:
         added = 0
         async for entry in self.store.scan():
             if entry.vector is not None and entry.expires > self._clock():
-                added += self.index.add(entry.entry_id, entry.partition, entry.vector, entry.expires)
+                added += self.index.add(entry.entry_id, entry.partition, entry.vector, entry.expires, entry.params)
         return added
 
     async def follow(self, poll_ms: int = 1000) -> None:
@@ -348,7 +384,8 @@ class SemanticCache:
                 for ev in await self.store.events(position, poll_ms):
                     position = ev.event_id
                     if ev.op == "add" and ev.vector is not None and ev.expires > self._clock():
-                        self.stats.synced_adds += self.index.add(ev.entry_id, ev.partition, ev.vector, ev.expires)
+                        added = self.index.add(ev.entry_id, ev.partition, ev.vector, ev.expires, ev.params)
+                        self.stats.synced_adds += added
                     elif ev.op == "del":
                         self.stats.synced_deletes += self.index.remove(ev.entry_id)
                 self.index.sweep()

@@ -30,6 +30,7 @@ class CacheEntry:
     created: float
     expires: float
     vector: np.ndarray | None = None
+    params: str = ""  # digest of the generation parameters: a semantic hit needs the same (filters the index)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class CacheEvent:
     partition: str = ""
     expires: float = 0.0
     vector: np.ndarray | None = None
+    params: str = ""
 
 
 class CacheStore(Protocol):
@@ -62,7 +64,19 @@ class CacheStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-_FIELDS = ("tenant", "scope", "model", "partition", "exact_key", "text", "response", "created", "expires", "vector")
+_FIELDS = (
+    "tenant",
+    "scope",
+    "model",
+    "partition",
+    "exact_key",
+    "text",
+    "response",
+    "created",
+    "expires",
+    "vector",
+    "params",
+)
 
 
 class RedisCacheStore:
@@ -114,6 +128,7 @@ class RedisCacheStore:
             created=float(d["created"] or 0),
             expires=float(d["expires"] or 0),
             vector=self._vec(d["vector"]),
+            params=(d["params"] or b"").decode(),
         )
 
     async def get_many(self, entry_ids: list[str]) -> list[CacheEntry | None]:
@@ -147,6 +162,7 @@ class RedisCacheStore:
             "created": repr(entry.created),
             "expires": repr(entry.expires),
             "vector": vec,
+            "params": entry.params,
         }
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=mapping)
@@ -161,6 +177,7 @@ class RedisCacheStore:
                         "partition": entry.partition,
                         "expires": repr(entry.expires),
                         "vector": vec,
+                        "params": entry.params,
                     },
                     maxlen=self._log_max,
                     approximate=True,
@@ -210,6 +227,7 @@ class RedisCacheStore:
                         partition=f.get("partition", b"").decode(),
                         expires=float(f.get("expires", b"0") or 0),
                         vector=self._vec(f.get("vector")),
+                        params=f.get("params", b"").decode(),
                     )
                 )
         return out

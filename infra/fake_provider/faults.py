@@ -12,11 +12,14 @@ __all__ = ["BackendStats", "FaultPlan"]
 
 
 class FaultPlan(BaseModel):
-    """What a fake backend does to each call. Probabilities are drawn independently per call, in this order:
-    outage → reset → hang → 429 → latency → error."""
+    """What a fake backend does to each call. First, like a real provider, it checks the credentials
+    (``api_key``: 401) and the model (``models``: 404); then probabilities are drawn independently per call, in
+    this order: outage → reset → hang → 429 → latency → error."""
 
     model_config = ConfigDict(extra="forbid")
 
+    api_key: str | None = Field(default=None, description="calls without this key are answered 401 (revoked key)")
+    models: list[str] | None = Field(default=None, description="models served; any other is answered 404")
     latency_ms: float = Field(default=0.0, ge=0, description="mean added latency")
     latency_jitter_ms: float = Field(default=0.0, ge=0, description="spread: +/- for uniform, ignored for fixed")
     latency_dist: Literal["fixed", "uniform", "exponential"] = "uniform"
@@ -50,6 +53,8 @@ class BackendStats(BaseModel):
     ok: int = 0
     errors: int = 0
     rate_limited: int = 0
+    auth_rejected: int = 0
+    model_not_found: int = 0
     outage_rejected: int = 0
     hung: int = 0
     resets: int = 0

@@ -5,6 +5,7 @@ Routes (one process serves many independent backends, named in the path):
   POST /b/{backend}/v1/chat/completions                     OpenAI (also /v1/chat/completions = "default")
   POST /b/{backend}/v1/messages                             Anthropic
   POST /b/{backend}/v1beta/models/{model}:generateContent   Gemini
+Faults (see FaultPlan) include a required API key (401) and a model list (404).
 Admin (JSON):
   GET  /admin/backends/{backend}          -> {"faults": FaultPlan, "stats": BackendStats}
   PUT  /admin/backends/{backend}/faults   body: FaultPlan fields (replaces the plan)
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +37,20 @@ def fake_answer(model: str, messages: list[dict[str, Any]]) -> str:
 
 def _tokens(text: str) -> int:
     return max(1, len(text.split()))
+
+
+def _refusal(plan: FaultPlan, stats: BackendStats, headers: Mapping[str, str], model: str) -> tuple[int, str] | None:
+    """What a real provider answers before any work: 401 to a wrong key (in whichever header the wire format
+    uses), 404 to a model it does not serve."""
+    if plan.api_key is not None:
+        sent = {headers.get("x-api-key"), headers.get("x-goog-api-key"), headers.get("authorization")}
+        if not sent & {plan.api_key, f"Bearer {plan.api_key}"}:
+            stats.auth_rejected += 1
+            return 401, "invalid api key (injected)"
+    if plan.models is not None and model not in plan.models:
+        stats.model_not_found += 1
+        return 404, f"the model {model} does not exist or you do not have access to it (injected)"
+    return None
 
 
 class _State:
@@ -82,6 +97,9 @@ def build_app(seed: int | None = None, clock: Callable[[], float] = time.time) -
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             stats.errors += 1
             return error(fmt, 400, f"malformed request body: {type(exc).__name__} {exc}")
+        refusal = _refusal(plan, stats, request.headers, parsed.model)
+        if refusal is not None:
+            return error(fmt, *refusal)
         if plan.in_outage(clock()):
             stats.outage_rejected += 1
             return error(fmt, 503, f"backend {backend} is unavailable (injected outage)", plan.retry_after_s)

@@ -46,10 +46,15 @@ class OpenAIFormat:
         }
 
     def error(self, status: int, message: str) -> dict[str, Any]:
-        kind = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}.get(
-            status, "server_error"
-        )
-        return {"error": {"message": message, "type": kind, "code": None}}
+        kind = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "invalid_request_error",
+            429: "rate_limit_error",
+        }.get(status, "server_error")
+        code = {401: "invalid_api_key", 404: "model_not_found"}.get(status)
+        return {"error": {"message": message, "type": kind, "code": code}}
 
 
 class AnthropicFormat:
@@ -80,6 +85,8 @@ class AnthropicFormat:
         kind = {
             400: "invalid_request_error",
             401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
             429: "rate_limit_error",
             529: "overloaded_error",
         }.get(status, "api_error")
@@ -117,7 +124,9 @@ class GeminiFormat:
     def error(self, status: int, message: str) -> dict[str, Any]:
         rpc = {
             400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
             403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
             429: "RESOURCE_EXHAUSTED",
             500: "INTERNAL",
             503: "UNAVAILABLE",

@@ -9,7 +9,7 @@ import httpx
 from infra.providers.http_base import HttpJsonProvider
 from infra.providers.http_errors import error_from_response, parse_duration
 from schemas.errors import ProviderError
-from schemas.events import Usage
+from schemas.events import ErrorCode, Usage
 from schemas.protocols import ProviderCall, ProviderResult
 
 __all__ = ["GeminiProvider"]
@@ -64,18 +64,26 @@ class GeminiProvider(HttpJsonProvider):
 
     def error_from_response(self, response: httpx.Response) -> ProviderError:
         err = error_from_response(self.name, response)
+        details = _details(response)
         if err.retry_after is None:
-            err.retry_after = _retry_info(response)
+            err.retry_after = _retry_info(details)
+        if err.status == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
+            err.code = ErrorCode.PROVIDER_AUTH  # Gemini answers a bad key with 400, not 401
         return err
 
 
-def _retry_info(response: httpx.Response) -> float | None:
-    """``google.rpc.RetryInfo.retryDelay`` ("30s") from the error details, if present."""
+def _details(response: httpx.Response) -> list[dict[str, Any]]:
+    """The ``google.rpc`` details of an error body (empty when there are none or the body is not JSON)."""
     try:
         details = response.json()["error"].get("details") or []
     except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+        return []
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def _retry_info(details: list[dict[str, Any]]) -> float | None:
+    """``google.rpc.RetryInfo.retryDelay`` ("30s") from the error details, if present."""
     for detail in details:
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
             return parse_duration(str(detail.get("retryDelay", "")))
     return None

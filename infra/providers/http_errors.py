@@ -6,6 +6,7 @@ import email.utils
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
@@ -15,6 +16,8 @@ from schemas.events import ErrorCode
 
 __all__ = [
     "RETRIABLE_STATUS",
+    "BackendFault",
+    "backend_fault",
     "error_from_exception",
     "error_from_response",
     "parse_duration",
@@ -102,16 +105,24 @@ def _error_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+_CODE_OF_STATUS = {
+    401: ErrorCode.PROVIDER_AUTH,
+    403: ErrorCode.PROVIDER_AUTH,
+    404: ErrorCode.PROVIDER_MODEL_NOT_FOUND,
+    408: ErrorCode.PROVIDER_TRANSIENT,
+    409: ErrorCode.PROVIDER_TRANSIENT,
+    425: ErrorCode.PROVIDER_TRANSIENT,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
 def error_from_response(backend: str, response: httpx.Response) -> ProviderError:
-    """Map a non-2xx response: 408/409/425/429/5xx are retriable, other 4xx are not."""
+    """Map a non-2xx response: 408/409/425/429/5xx are retriable, other 4xx are not. 401/403 (the backend's
+    credentials) and 404 (its model) get codes of their own: see :func:`backend_fault`."""
     status = response.status_code
     retriable = status in RETRIABLE_STATUS or status >= 500
-    if status == 429:
-        code = ErrorCode.RATE_LIMITED
-    elif status in (408, 409, 425):
-        code = ErrorCode.PROVIDER_TRANSIENT
-    else:
-        code = ErrorCode.PROVIDER_UNAVAILABLE if status >= 500 else ErrorCode.PROVIDER_REJECTED
+    default = ErrorCode.PROVIDER_UNAVAILABLE if status >= 500 else ErrorCode.PROVIDER_REJECTED
+    code = _CODE_OF_STATUS.get(status, default)
     return ProviderError(
         f"{backend}: HTTP {status}: {_error_message(response)}",
         backend=backend,
@@ -120,6 +131,32 @@ def error_from_response(backend: str, response: httpx.Response) -> ProviderError
         retry_after=parse_retry_after(response.headers),
         code=code,
     )
+
+
+@dataclass(frozen=True)
+class BackendFault:
+    """A call refused because of the backend, not the request: fail over. ``reason`` is for people (the health
+    event); ``unhealthy``: switch the backend off (open its circuit)."""
+
+    reason: str
+    unhealthy: bool
+
+
+def backend_fault(error: ProviderError, *, model_listed: bool) -> BackendFault | None:
+    """Whether ``error`` is the backend's fault: its credentials were refused (401, or a provider's own way of
+    saying so) or forbidden (403), or it lacks the model (404). ``None`` for everything else: a 400 is the
+    request's own fault (terminal), the retriable ones are handled as transient.
+
+    A 401 always switches the backend off. A 403 or 404 does so only when the backend lists the model
+    (``model_listed``): through a ``"*"`` entry the model came from the request, and a request must not be able
+    to switch a backend off for everyone by naming a model it cannot have."""
+    if error.code == ErrorCode.PROVIDER_AUTH:
+        forbidden = error.status == 403
+        what = "access denied" if forbidden else "credentials rejected"
+        return BackendFault(f"{what} ({error.status})", unhealthy=model_listed or not forbidden)
+    if error.code == ErrorCode.PROVIDER_MODEL_NOT_FOUND:
+        return BackendFault(f"model not found ({error.status})", unhealthy=model_listed)
+    return None
 
 
 def error_from_exception(backend: str, exc: Exception) -> ProviderError:

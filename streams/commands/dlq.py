@@ -57,7 +57,7 @@ async def _matching(args: argparse.Namespace) -> list[DeadLetter]:
     config = config_of(args)
     flt = _filter(args)
     topic = TopicNames(config.kafka.topic_prefix).deadletter
-    return [x async for x in read_dead_letters(config.kafka.bootstrap_servers, topic) if flt.matches(x)]
+    return [x async for x in read_dead_letters(config.kafka, topic) if flt.matches(x)]
 
 
 def _dlq_list(args: argparse.Namespace) -> int:

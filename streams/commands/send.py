@@ -83,7 +83,7 @@ def _send(args: argparse.Namespace) -> int:
     request = build_request(args)
 
     async def go() -> int:
-        async with RouterClient(config.kafka.bootstrap_servers, topics=TopicNames(config.kafka.topic_prefix)) as c:
+        async with RouterClient(config.kafka, topics=TopicNames(config.kafka.topic_prefix)) as c:
             if not args.wait:
                 await c.produce(request)
                 print(request.request_id)
@@ -108,9 +108,7 @@ def _get(args: argparse.Namespace) -> int:
 
     config = config_of(args)
     topic = TopicNames(config.kafka.topic_prefix).responses
-    response = asyncio.run(
-        fetch_response(config.kafka.bootstrap_servers, topic, args.request_id, timeout_s=args.timeout)
-    )
+    response = asyncio.run(fetch_response(config.kafka, topic, args.request_id, timeout_s=args.timeout))
     if response is None:
         print(f"llm-router: no response for {args.request_id} found within {args.timeout:g}s", file=sys.stderr)
         return EXIT_NO_RESPONSE

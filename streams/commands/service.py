@@ -24,10 +24,11 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from streams.topics import ensure_topics
+    from streams.topics import ensure_topics, tenant_topic_ids
 
     config = config_of(args)
-    created = asyncio.run(ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s))
+    tenants = tenant_topic_ids(config)
+    created = asyncio.run(ensure_topics(config.kafka, retry_tiers_s=config.worker.retry.tiers_s, tenants=tenants))
     print("\n".join(created) if created else "all topics exist")
     return 0
 

@@ -3,7 +3,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from agents.ingress import Ingress, IngressPolicy
 from infra.fake_provider.server import FakeProviderServer
+from infra.signing_keys import Keyring
+from schemas.wire import TopicNames
 
 
 @pytest.fixture
@@ -22,3 +25,12 @@ async def stats(server: FakeProviderServer, backend: str) -> dict[str, int]:
     async with httpx.AsyncClient() as client:
         r = await client.get(f"{server.url}/admin/backends/{backend}")
         return dict(r.json()["stats"])
+
+
+ROUTER_KEY = b"functional-tests-router-key-0123456789abcdef"
+
+
+def trusted_ingress(topics: TopicNames, **reply_to_prefixes: tuple[str, ...]) -> Ingress:
+    """The ingress of a single-tenant deployment (trusted producers, shared topics) with a test router key."""
+    policy = IngressPolicy(signed=False, tenant_topics=False, reply_to_prefixes=reply_to_prefixes)
+    return Ingress(policy, topics, Keyring(router=(ROUTER_KEY,)))

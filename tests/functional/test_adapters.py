@@ -23,7 +23,7 @@ def _wire(kind: str) -> str:
 
 
 def _provider(server: FakeProviderServer, kind: str, name: str = "be") -> Provider:
-    backend = BackendConfig(name=name, provider=kind, base_url=server.backend_url(name, _wire(kind)))
+    backend = BackendConfig(name=name, provider=kind, base_url=server.backend_url(name, _wire(kind)), models=["*"])
     return default_registry().create(backend, httpx.AsyncClient(), "test-key")
 
 
@@ -131,7 +131,7 @@ def test_anthropic_body_moves_system_out_and_merges_turns() -> None:
     from infra.providers.anthropic import AnthropicProvider
 
     p = AnthropicProvider(
-        BackendConfig(name="a", provider="anthropic", base_url="http://x/v1"), httpx.AsyncClient(), "k"
+        BackendConfig(name="a", provider="anthropic", base_url="http://x/v1", models=["*"]), httpx.AsyncClient(), "k"
     )
     call = ProviderCall(
         model="claude",
@@ -153,7 +153,9 @@ def test_gemini_key_is_a_header_not_in_the_url() -> None:
     from infra.providers.gemini import GeminiProvider
 
     p = GeminiProvider(
-        BackendConfig(name="g", provider="gemini", base_url="http://x/v1beta"), httpx.AsyncClient(), "secret"
+        BackendConfig(name="g", provider="gemini", base_url="http://x/v1beta", models=["*"]),
+        httpx.AsyncClient(),
+        "secret",
     )
     assert "secret" not in p.url(_call())
     assert p.url(_call()) == "http://x/v1beta/models/m-1:generateContent"
@@ -177,7 +179,7 @@ async def test_gemini_retry_info_and_openai_reset_headers() -> None:
         }
     }
     gem = GeminiProvider(
-        BackendConfig(name="g", provider="gemini", base_url="http://x/v1beta"),
+        BackendConfig(name="g", provider="gemini", base_url="http://x/v1beta", models=["*"]),
         httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(429, json=gem_body))),
         None,
     )
@@ -187,7 +189,7 @@ async def test_gemini_retry_info_and_openai_reset_headers() -> None:
 
     headers = {"x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "6m0s"}
     oai = OpenAIProvider(
-        BackendConfig(name="o", base_url="http://x/v1"),
+        BackendConfig(name="o", base_url="http://x/v1", models=["*"]),
         httpx.AsyncClient(
             transport=httpx.MockTransport(
                 lambda r: httpx.Response(429, json={"error": {"message": "slow"}}, headers=headers)

@@ -82,7 +82,7 @@ async def test_rate_limit_shifts_traffic_then_waits_never_drops(fake_server: Fak
 
 
 async def test_tenant_limit_and_metrics(fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = _config(fake_server, limits={"tenants": {"small": {"rpm": 1}}})
+    cfg = _config(fake_server, limits={"tenants": {"small": {"rpm": 1}}, "default_tenant": {"rpm": 1000}})
     async with Router(cfg) as router:
         ok = await router.complete(_req("hi", tenant="small"))
         other = await router.complete(_req("hi", tenant="big"))

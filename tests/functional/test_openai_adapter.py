@@ -19,7 +19,7 @@ def _call(**kw: object) -> ProviderCall:
 
 
 async def _provider(server: FakeProviderServer, name: str = "p1", key: str | None = None) -> OpenAIProvider:
-    backend = BackendConfig(name=name, base_url=server.backend_url(name))
+    backend = BackendConfig(name=name, base_url=server.backend_url(name), models=["*"])
     return OpenAIProvider(backend, httpx.AsyncClient(), key)
 
 
@@ -69,7 +69,7 @@ async def test_timeout_is_retriable_and_bounded(fake_server: FakeProviderServer)
 
 
 async def test_connection_refused_is_retriable() -> None:
-    backend = BackendConfig(name="gone", base_url="http://127.0.0.1:9/v1")
+    backend = BackendConfig(name="gone", base_url="http://127.0.0.1:9/v1", models=["*"])
     provider = OpenAIProvider(backend, httpx.AsyncClient(), None)
     with pytest.raises(ProviderError) as info:
         await provider.complete(_call(timeout_s=2))
@@ -77,9 +77,9 @@ async def test_connection_refused_is_retriable() -> None:
 
 
 def test_body_uses_openai_wire_format() -> None:
-    body = OpenAIProvider(BackendConfig(name="o", base_url="http://x/v1"), httpx.AsyncClient(), None).build_body(
-        _call(max_tokens=5, temperature=0.0)
-    )
+    body = OpenAIProvider(
+        BackendConfig(name="o", base_url="http://x/v1", models=["*"]), httpx.AsyncClient(), None
+    ).build_body(_call(max_tokens=5, temperature=0.0))
     assert body == {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "How to learn Python"}],
@@ -96,7 +96,7 @@ async def test_api_key_goes_into_authorization_header_only() -> None:
         assert b"sk-secret" not in request.content
         return httpx.Response(200, json={"model": "m", "choices": [{"message": {"content": "ok"}}]})
 
-    backend = BackendConfig(name="k", base_url="http://example.invalid/v1")
+    backend = BackendConfig(name="k", base_url="http://example.invalid/v1", models=["*"])
     provider = OpenAIProvider(backend, httpx.AsyncClient(transport=httpx.MockTransport(handler)), "sk-secret")
     result = await provider.complete(_call())
     assert seen["authorization"] == "Bearer sk-secret"
@@ -106,7 +106,7 @@ async def test_api_key_goes_into_authorization_header_only() -> None:
 async def test_malformed_body_is_a_retriable_protocol_error() -> None:
     transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"choices": []}))
     provider = OpenAIProvider(
-        BackendConfig(name="m", base_url="http://x/v1"), httpx.AsyncClient(transport=transport), None
+        BackendConfig(name="m", base_url="http://x/v1", models=["*"]), httpx.AsyncClient(transport=transport), None
     )
     with pytest.raises(ProviderError) as info:
         await provider.complete(_call())

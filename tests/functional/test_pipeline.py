@@ -29,9 +29,10 @@ from schemas.events import (
 )
 from schemas.wire import RETRY_HEADER, TopicNames, decode, encode
 from streams.publishers import MemoryPublisher
-from tests.functional.conftest import set_faults, stats
+from tests.functional.conftest import set_faults, stats, trusted_ingress
 
 TOPICS = TopicNames("t")
+INGRESS = trusted_ingress(TOPICS, default=("my.",))
 
 
 def _config(server: FakeProviderServer, **retry: float) -> RouterConfig:
@@ -51,7 +52,7 @@ def _config(server: FakeProviderServer, **retry: float) -> RouterConfig:
 
 def _pipeline(cfg: RouterConfig, publisher: MemoryPublisher) -> Pipeline:
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, worker_id="w1")
-    return Pipeline(processor, publisher, TOPICS, SlotGate(FairScheduler(), 4), NullIdempotencyStore())
+    return Pipeline(processor, publisher, INGRESS, SlotGate(FairScheduler(), 4), NullIdempotencyStore())
 
 
 async def _drive(pipeline: Pipeline, pub: MemoryPublisher, raw: RawMessage, max_rounds: int = 10) -> None:
@@ -178,7 +179,7 @@ async def test_deadline_passing_while_waiting_for_a_slot_is_answered_expired(fak
     gate = SlotGate(FairScheduler(), 1)
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry)
     pub = MemoryPublisher()
-    pipeline = Pipeline(processor, pub, TOPICS, gate, NullIdempotencyStore())
+    pipeline = Pipeline(processor, pub, INGRESS, gate, NullIdempotencyStore())
     # real time on purpose: the deadline (wall clock) must pass while the only slot is held
     async with gate.slot(Ticket(Priority.CRITICAL, "other", arrival=gate.clock())):
         await pipeline.handle(_raw(encode(_req(deadline=utcnow() + timedelta(seconds=0.1)))))
@@ -261,7 +262,7 @@ async def test_open_circuit_is_skipped_and_closes_after_healing(fake_server: Fak
     board = HealthBoard([b.name for b in cfg.backends], cfg.health, clock=lambda: now[0])
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, health=board)
     pub = MemoryPublisher()
-    pipeline = Pipeline(processor, pub, TOPICS, SlotGate(FairScheduler(), 4), NullIdempotencyStore())
+    pipeline = Pipeline(processor, pub, INGRESS, SlotGate(FairScheduler(), 4), NullIdempotencyStore())
     await set_faults(fake_server, "b1", outage=True)
     for _ in range(2):
         await pipeline.handle(_raw(encode(_req())))

@@ -40,6 +40,7 @@ def _config(**extra: Any) -> RouterConfig:
         "health": {"healthy_probe_interval_s": 0},
         "default_model": "gpt-4o-mini",
         "backends": [{"name": "p", "base_url": "http://127.0.0.1:9/v1", "models": ["gpt-4o-mini"]}],
+        "security": {"tenancy": "trusted-producers", "router_keys": [{"key": "runtime-tests-router-key-0123456789"}]},
         **extra,
     }
     return RouterConfig.model_validate(data)

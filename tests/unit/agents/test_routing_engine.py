@@ -37,6 +37,7 @@ def _req(text: str, **kw: Any) -> ChatRequest:
     return ChatRequest(messages=[ChatMessage(role="user", content=text)], **kw)
 
 
+GOLD = {"default": {"tiers": ["gold"]}}  # requests naming no tenant may claim tier gold (see agents/entitlements.py)
 ROUTES = [
     {"name": "gold", "match": {"tiers": ["gold"]}, "targets": [{"model": "gpt-4o"}]},
     {"name": "code", "match": {"regex": [r"```|\bdef \w+\("]}, "targets": [{"model": "gpt-4o", "backend": "b"}]},
@@ -47,7 +48,7 @@ ROUTES = [
 
 
 def test_rules_match_in_order_with_reasons() -> None:
-    router = ModelRouter(_cfg(routes=ROUTES))
+    router = ModelRouter(_cfg(routes=ROUTES, tenants=GOLD))
     plan = router._plan(_req("hello", metadata={"tier": "gold"}), {})
     assert plan.decision.route == "gold" and "tier gold" in plan.decision.reason
     plan = router._plan(_req("fix this:\n```py\nx=1\n```"), {})
@@ -63,7 +64,7 @@ def test_rules_match_in_order_with_reasons() -> None:
 
 
 def test_explicit_models_aliases_and_named_routes() -> None:
-    router = ModelRouter(_cfg(routes=ROUTES))
+    router = ModelRouter(_cfg(routes=ROUTES, tenants=GOLD))
     plan = router._plan(_req("Prove it", model="gpt-4o-mini"), {})
     assert plan.decision.route is None and "explicit model" in plan.decision.reason
     assert {c.model for c in plan.candidates} == {"gpt-4o-mini"}
@@ -79,7 +80,7 @@ def test_explicit_models_aliases_and_named_routes() -> None:
 
 def test_a_named_route_wins_over_an_explicit_model() -> None:
     """Rule 1 before rule 2: ``route`` names a route, so the model hint does not pick the backend."""
-    router = ModelRouter(_cfg(routes=ROUTES))
+    router = ModelRouter(_cfg(routes=ROUTES, tenants=GOLD))
     plan = router._plan(_req("hello", route="code", model="gpt-4o-mini"), {})
     assert plan.decision.route == "code" and "named route" in plan.decision.reason
     assert [(c.backend, c.model) for c in plan.candidates] == [("b", "gpt-4o")]

@@ -170,7 +170,9 @@ def test_latency_and_load_strategies_see_the_health_board() -> None:
         {"name": "fast", "match": {"tiers": ["fast"]}, "strategy": "lowest-latency", "targets": [{"model": "gpt-4o"}]},
         {"name": "idle", "strategy": "least-busy", "targets": [{"model": "gpt-4o"}]},
     ]
-    router = ModelRouter(_cfg(routes=routes), health=board, clock=lambda: now[0])
+    router = ModelRouter(
+        _cfg(routes=routes, tenants={"default": {"tiers": ["fast"]}}), health=board, clock=lambda: now[0]
+    )
     for backend, ms in (("a", 300.0), ("b", 50.0)):
         board.begin(backend)
         board.end(backend, ok=True, latency_ms=ms)
@@ -230,18 +232,21 @@ def test_saturation_and_slowness_boundaries_and_messages() -> None:
     assert router.latency_ms("c") is None and router.saturation("c") is None
 
 
-def test_resolve_model_prefers_route_then_model_then_default_through_aliases() -> None:
-    router = ModelRouter(_cfg())
+async def test_routed_model_is_where_the_request_goes_whatever_the_hint() -> None:
+    """The cache's key (issue 12, finding 11): the model routed to, never the route name or alias given."""
+    code = {"name": "code", "match": {"regex": ["def "]}, "targets": [{"model": "gpt-4o", "backend": "b"}]}
+    router = ModelRouter(_cfg(routes=[code]))
     cases = [
         ({}, "gpt-4o-mini"),
         ({"model": "smart"}, "gpt-4o"),
         ({"model": "claude-3-5-haiku"}, "claude-3-5-haiku"),
-        ({"route": "code"}, "code"),
+        ({"route": "code"}, "gpt-4o"),
         ({"route": "smart", "model": "fast"}, "gpt-4o"),
     ]
-    assert [router.resolve_model(_req("x", **kw)) for kw, _ in cases] == [want for _, want in cases]
+    assert [await router.routed_model(_req("x", **kw)) for kw, _ in cases] == [want for _, want in cases]
+    assert await router.routed_model(_req("def f(): pass")) == "gpt-4o"  # no hint: the rule decides
     aliased_default = ModelRouter(_cfg(default_model="fast"))
-    assert aliased_default.resolve_model(_req("x")) == "gpt-4o-mini"
+    assert await aliased_default.routed_model(_req("x")) == "gpt-4o-mini"
 
 
 # --- semantic exemplars -----------------------------------------------------------------------------------------

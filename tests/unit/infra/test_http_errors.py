@@ -3,7 +3,13 @@ import email.utils
 import httpx
 import pytest
 
-from infra.providers.http_errors import error_from_exception, error_from_response, parse_retry_after
+from infra.providers.http_errors import (
+    BackendFault,
+    backend_fault,
+    error_from_exception,
+    error_from_response,
+    parse_retry_after,
+)
 
 
 @pytest.mark.parametrize(
@@ -31,8 +37,10 @@ def test_parse_retry_after_http_date() -> None:
     ("status", "retriable", "code"),
     [
         (400, False, "provider_rejected"),
-        (401, False, "provider_rejected"),
-        (404, False, "provider_rejected"),
+        (401, False, "provider_auth"),
+        (403, False, "provider_auth"),
+        (404, False, "provider_model_not_found"),
+        (422, False, "provider_rejected"),
         (408, True, "provider_transient"),
         (429, True, "rate_limited"),
         (500, True, "provider_unavailable"),
@@ -68,3 +76,27 @@ def test_parse_reset_time() -> None:
 
     assert parse_reset_time("2023-11-14T22:13:50Z", now=1_700_000_000.0) == pytest.approx(30.0)
     assert parse_reset_time("garbage") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "listed", "fault"),
+    [
+        (401, False, BackendFault("credentials rejected (401)", unhealthy=True)),
+        (401, True, BackendFault("credentials rejected (401)", unhealthy=True)),
+        (403, True, BackendFault("access denied (403)", unhealthy=True)),
+        (403, False, BackendFault("access denied (403)", unhealthy=False)),
+        (404, True, BackendFault("model not found (404)", unhealthy=True)),
+        (404, False, BackendFault("model not found (404)", unhealthy=False)),
+        (400, True, None),
+        (422, True, None),
+        (429, True, None),
+        (500, True, None),
+    ],
+)
+def test_backend_faults_are_failed_over_and_switch_the_backend_off_only_when_it_is_to_blame(
+    status: int, listed: bool, fault: BackendFault | None
+) -> None:
+    """401/403/404 are the backend's (fail over); a 403/404 for a model reached only through "*" came from the
+    request and must not switch the backend off for everyone; a 400 is the request's own fault."""
+    error = error_from_response("b1", httpx.Response(status, json={"error": {"message": "no"}}))
+    assert backend_fault(error, model_listed=listed) == fault

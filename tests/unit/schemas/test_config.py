@@ -9,6 +9,7 @@ MINIMAL = """
 backends:
   - name: a
     base_url: http://127.0.0.1:1/v1
+    models: [m1]
 """
 
 
@@ -21,7 +22,9 @@ def test_default_config_loads() -> None:
 
 def test_json_and_yaml_are_both_accepted() -> None:
     yaml_cfg = parse_config(MINIMAL, env={})
-    json_cfg = parse_config('{"backends": [{"name": "a", "base_url": "http://127.0.0.1:1/v1"}]}', env={})
+    json_cfg = parse_config(
+        '{"backends": [{"name": "a", "base_url": "http://127.0.0.1:1/v1", "models": ["m1"]}]}', env={}
+    )
     assert yaml_cfg == json_cfg
 
 
@@ -38,7 +41,7 @@ def test_env_overrides_apply() -> None:
     [
         ("backends: []", "backends"),
         ("kafka: {bogus: 1}\n" + MINIMAL, "kafka.bogus"),
-        (MINIMAL + "  - name: a\n    base_url: http://x\n", "duplicate backend names: a"),
+        (MINIMAL + "  - name: a\n    base_url: http://x\n    models: [m1]\n", "duplicate backend names: a"),
         ("[1, 2]", "top level must be a mapping"),
         ("a: [unclosed", "not valid YAML/JSON"),
         (MINIMAL + "kafka: {request_partitions: {critical: 1}}\n", "lacks classes"),
@@ -58,7 +61,7 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_backend_serves() -> None:
-    cfg = parse_config(MINIMAL + "    models: [m1]\n", env={})
+    cfg = parse_config(MINIMAL, env={})
     assert cfg.backends[0].serves("m1") and not cfg.backends[0].serves("m2")
 
 

@@ -32,7 +32,7 @@ from schemas.registry import ExtensionPoint, Registry, known_names
 
 REPO = Path(__file__).resolve().parents[3]
 WIDGETS = ExtensionPoint("widget", "llm_router_test.widgets", {})
-MINIMAL = "backends: [{name: a, base_url: 'http://127.0.0.1:1/v1'}]\n"
+MINIMAL = "backends: [{name: a, base_url: 'http://127.0.0.1:1/v1', models: [gpt-4o]}]\n"
 
 
 def _no_metadata(group: str) -> list[EntryPoint]:
@@ -152,7 +152,7 @@ def test_an_entry_point_replacing_a_builtin_is_logged(caplog: pytest.LogCaptureF
 
 def test_config_load_rejects_unknown_names_listing_the_registered_ones(fresh_defaults: None) -> None:
     text = (
-        "backends: [{name: a, base_url: 'http://127.0.0.1:1/v1', provider: opnai}]\n"
+        "backends: [{name: a, base_url: 'http://127.0.0.1:1/v1', provider: opnai, models: [gpt-4o]}]\n"
         "routes: [{name: r, targets: [{model: gpt-4o}], strategy: lowest_cost}]\n"
         "worker: {scheduler: {kind: fare}}\n"
         "cache: {embedder: 'usem4:big'}\n"
@@ -192,7 +192,7 @@ def test_the_helpers_keep_their_names_and_errors() -> None:
     assert isinstance(create_scheduler(SchedulerSettings(kind="fair")), FairScheduler)
     with pytest.raises(ConfigError, match=r"unknown embedder 'usem4'.*did you mean 'usem3'"):
         create_embedder("usem4:x")
-    backend = BackendConfig(name="b1", base_url="http://127.0.0.1:1/v1", provider="opneai")
+    backend = BackendConfig(name="b1", base_url="http://127.0.0.1:1/v1", provider="opneai", models=["m"])
     with pytest.raises(ConfigError, match="backend b1: unknown provider 'opneai'"):
         ProviderRegistry().create(backend, None, None)  # type: ignore[arg-type]
 

@@ -1,0 +1,95 @@
+"""Tenants on the real Kafka (issue 12): a request proves its tenant by signature, tenants never see each other's
+answers, and a producer cannot steer the router's internals through the retry header."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.events import ChatMessage, ChatRequest, ChatResponse, DeadLetter, RetryState
+from schemas.wire import Header, encode
+from streams.topics import partitions_of
+from tests.integration.conftest import EnvFactory, RouterEnv
+from tests.integration.helpers import gather_responses, read_topic
+
+pytestmark = pytest.mark.integration
+
+ACME_KEY = "acme-integration-key-0123456789abcdef"
+GLOBEX_KEY = "globex-integration-key-0123456789abcdef"
+
+
+async def _signed_env(make_env: EnvFactory) -> RouterEnv:
+    return await make_env(
+        security={"tenancy": "signed"},
+        tenants={"acme": {"keys": [{"key": ACME_KEY}]}, "globex": {"keys": [{"key": GLOBEX_KEY}]}},
+    )
+
+
+def _req(tenant: str, prompt: str, **kw: object) -> ChatRequest:
+    return ChatRequest(tenant=tenant, messages=[ChatMessage(role="user", content=prompt)], **kw)  # type: ignore[arg-type]
+
+
+async def _records(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """(key, value) of every record of ``topic`` so far, whatever its bytes."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp, begin in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, begin)
+        out: list[tuple[bytes | None, bytes | None]] = []
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                out.extend((r.key, r.value) for r in records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def test_tenants_are_authenticated_and_kept_apart(make_env: EnvFactory) -> None:
+    env = await _signed_env(make_env)
+    worker = env.start_worker()
+    rid = f"shared-{uuid.uuid4().hex[:8]}"
+    async with env.client(tenant="acme", key=ACME_KEY) as acme, env.client(tenant="globex", key=GLOBEX_KEY) as globex:
+        assert (acme.reply_topic, globex.reply_topic) == tuple(map(env.topics.responses_for, ("acme", "globex")))
+        [mine] = await gather_responses(
+            [await acme.submit(_req("acme", "acme's secret plan", request_id=rid))], 90, [worker]
+        )
+        # globex replays acme's request id: it is globex's own request, answered on globex's topic only
+        [theirs] = await gather_responses([await globex.submit(_req("globex", "hello", request_id=rid))], 60, [worker])
+        unsigned = _req("acme", "unsigned, claims to be acme")
+        await acme.produce_raw(env.topics.requests("normal"), encode(unsigned), key=b"acme")
+        letters = await read_topic(env.config.kafka.bootstrap_servers, env.topics.deadletter, DeadLetter, min_count=1)
+    assert (mine.status, mine.tenant, theirs.status, theirs.tenant) == ("ok", "acme", "ok", "globex")
+    assert theirs.content != mine.content and "secret plan" not in (theirs.content or "")
+    assert [(x.reason, x.request_id) for x in letters] == [("unauthenticated", unsigned.request_id)]
+    bootstrap = env.config.kafka.bootstrap_servers
+    on_acme = await read_topic(bootstrap, env.topics.responses_for("acme"), ChatResponse, min_count=1)
+    on_globex = await read_topic(bootstrap, env.topics.responses_for("globex"), ChatResponse, min_count=1)
+    assert {r.tenant for r in on_acme} == {"acme"} and {r.tenant for r in on_globex} == {"globex"}
+    assert unsigned.request_id not in {r.request_id for r in on_acme}  # never served
+    assert await _records(bootstrap, env.topics.responses) == []  # nothing on the shared topic
+
+
+async def test_a_forged_retry_header_cannot_steer_the_router(make_env: EnvFactory) -> None:
+    env = await _signed_env(make_env)
+    worker = env.start_worker()
+    health = env.topics.health
+    forged = RetryState(rounds=10**6, origin_topic=health).model_dump_json().encode()
+    async with env.client(tenant="acme", key=ACME_KEY) as acme:
+        # on a request topic: signed by its tenant, but the retry header is not the router's: dropped, served fresh
+        steered = _req("acme", "forged retry state")
+        fut = await acme.submit(steered, headers=[(Header.RETRY, forged)])
+        [answer] = await gather_responses([fut], 90, [worker])
+        # on a delay topic: the forwarder would re-produce it to origin_topic; it dead-letters it instead
+        stray = _req("acme", "straight into a delay topic")
+        await acme.produce_raw(env.topics.retry(0), encode(stray), key=b"stray", headers=[(Header.RETRY, forged)])
+        letters = await read_topic(env.config.kafka.bootstrap_servers, env.topics.deadletter, DeadLetter, min_count=1)
+    assert answer.status == "ok" and answer.request_id == steered.request_id
+    assert [(x.reason, x.request_id) for x in letters] == [("unauthenticated", stray.request_id)]
+    on_health = await _records(env.config.kafka.bootstrap_servers, health)
+    assert not [k for k, v in on_health if k == b"stray" or v in (encode(steered), encode(stray))]
