@@ -227,7 +227,7 @@ class Usage(BaseModel):
 class Latency(BaseModel):
     """Where the time went, in milliseconds."""
 
-    queue_ms: float = Field(default=0.0, description="produced -> provider slot (Kafka backlog + scheduler)")
+    queue_ms: float = Field(default=0.0, description="first consumed by the router -> provider slot (scheduler and retry waits)")
     slot_wait_ms: float = Field(default=0.0, description="the part of queue_ms spent waiting for a slot")
     capacity_wait_ms: float = Field(
         default=0.0, description="waiting for a backend's concurrency cap (shared by all workers) to free a call"
