@@ -1,13 +1,15 @@
-"""From raw Kafka record to published outcome. Nothing here raises: every record ends as a response, a
-dead letter, or a scheduled retry, and only then returns (so the offset may be committed). What the router
-believes about a record (tenant, priority, arrival, retry state, where the answer goes) is decided by
-:class:`~agents.ingress.Ingress` first."""
+"""From raw Kafka record to published outcome. Nothing here raises but :class:`~schemas.errors.WorkerStop`:
+every record ends as a response, a dead letter, or a scheduled retry, and only then returns (so the offset may be
+committed); when that outcome cannot be published, even after retries, WorkerStop tells the agent to stop the
+worker without acknowledging the record. A record is measured before it is parsed, and a dead letter never
+exceeds the record limit. What the router believes about a record (tenant, priority, arrival, retry state, where
+the answer goes) is decided by :class:`~agents.ingress.Ingress` first."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agents.ingress import Admitted, Ingress, RawMessage, Refused, TopicDirectory
@@ -18,8 +20,10 @@ from agents.serving import serve
 from agents.slot_gate import SlotGate
 from agents.token_estimate import cost_units
 from infra.idempotency import IdempotencyStore
-from schemas.errors import MessageError
+from schemas.config import WorkerSettings
+from schemas.errors import MessageError, WorkerStop
 from schemas.events import (
+    Attempt,
     ChatRequest,
     ChatResponse,
     DeadLetter,
@@ -34,16 +38,31 @@ from schemas.protocols import Publisher
 from schemas.wire import (
     CONTENT_TYPE,
     DEFAULT_RETRY_TIERS_S,
+    MAX_LETTER_ERROR_CHARS,
     REPLAY_HEADER,
     TRACE_HEADERS,
     Header,
+    bounded_dead_letter,
     decode_request,
     encode,
 )
 
-__all__ = ["Pipeline", "PipelineStats", "RawMessage"]
+__all__ = ["PUBLISH_ATTEMPTS", "Pipeline", "PipelineStats", "RawMessage", "record_bytes"]
 
 log = logging.getLogger(__name__)
+
+#: tries of one publish before the worker stops (WorkerStop); the producer has already retried inside each
+PUBLISH_ATTEMPTS = 5
+#: first wait between tries, doubled each time up to PUBLISH_BACKOFF_MAX_S (0.2 + 0.4 + 0.8 + 1.6 s in all)
+PUBLISH_BACKOFF_S = 0.2
+PUBLISH_BACKOFF_MAX_S = 2.0
+_DEFAULT_MAX_RECORD_BYTES: int = WorkerSettings.model_fields["max_request_bytes"].default
+
+
+def record_bytes(raw: RawMessage) -> int:
+    """What a record weighs against the limit: key + value + headers (names and values), as the broker counts."""
+    headers = sum(len(k.encode(errors="replace")) + len(v) for k, v in raw.headers)
+    return len(raw.value or b"") + len(raw.key or b"") + headers
 
 
 @dataclass
@@ -62,7 +81,9 @@ class PipelineStats:
 class Pipeline:
     """Decode → admit (ingress) → dedupe → wait for a slot → one round → publish (response | retry), failures,
     dead letter. ``directory`` (None: no checks) creates tenants' topics on first use and tells whether a
-    ``reply_to`` topic exists, so a publish never waits on a topic that is not there."""
+    ``reply_to`` topic exists, so a publish never waits on a topic that is not there. ``max_record_bytes``: the
+    largest record parsed, and the size no dead letter exceeds (``worker.max_request_bytes``); ``sleep`` waits
+    between publish tries (injected by tests)."""
 
     def __init__(
         self,
@@ -76,7 +97,11 @@ class Pipeline:
         retry_tiers_s: list[float] | None = None,
         cost_unit: str = "requests",
         on_response: Callable[[ChatResponse], None] | None = None,
+        max_record_bytes: int = _DEFAULT_MAX_RECORD_BYTES,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self._max_record_bytes = max_record_bytes
+        self._sleep = sleep
         self._cost_unit = cost_unit
         self._on_response = on_response
         self._processor = processor
@@ -94,7 +119,27 @@ class Pipeline:
         return self._ingress
 
     async def handle(self, raw: RawMessage) -> None:
+        """Serve ``raw`` or dead-letter it. Raises only WorkerStop (do not acknowledge ``raw``: its outcome could
+        not be published) and CancelledError."""
         self.stats.received += 1
+        try:
+            await self._handle(raw)
+        except (asyncio.CancelledError, WorkerStop):
+            raise
+        except Exception as exc:  # a bug before the request was decoded: the record still gets its dead letter
+            await self._last_resort(raw, exc)
+
+    async def _handle(self, raw: RawMessage) -> None:
+        size = record_bytes(raw)
+        if size > self._max_record_bytes:
+            why = (
+                f"record of {size} bytes (key + value + headers) is over the limit of {self._max_record_bytes} "
+                "bytes (worker.max_request_bytes); not parsed"
+            )
+            await self.dead_letter(
+                raw, DeadLetterReason.INVALID_MESSAGE, why, code=ErrorCode.RECORD_TOO_LARGE, stage=Stage.DECODE
+            )
+            return
         try:
             request = decode_request(raw.value)
         except MessageError as exc:
@@ -115,10 +160,29 @@ class Pipeline:
                 return
             admitted = verdict
             await self._serve(raw, admitted)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, WorkerStop):
             raise
         except Exception as exc:  # a bug must not stop the worker nor lose the record
             await self._internal_error(raw, request, admitted, exc)
+
+    async def _last_resort(self, raw: RawMessage, exc: Exception) -> None:
+        """Dead-letter ``raw`` after a bug outside the request's own handling, trusting nothing else (not even its
+        retry state); if even that fails, stop the worker rather than acknowledge a record without an outcome."""
+        self.stats.internal_errors += 1
+        log.error("internal error on %s", raw.where(), exc_info=exc)
+        try:
+            await self.dead_letter(
+                raw,
+                DeadLetterReason.INTERNAL_ERROR,
+                f"{type(exc).__name__}: {exc}",
+                code=ErrorCode.INTERNAL_ERROR,
+                stage=Stage.INTERNAL,
+                source_topic=raw.topic,
+            )
+        except (asyncio.CancelledError, WorkerStop):
+            raise
+        except Exception as again:
+            raise WorkerStop(f"cannot dead-letter {raw.where()}: {type(again).__name__}: {again}") from again
 
     async def _internal_error(
         self, raw: RawMessage, request: ChatRequest, admitted: Admitted | None, exc: Exception
@@ -167,11 +231,9 @@ class Pipeline:
             tenant=request.tenant,
             priority=request.priority,
             status="error",
-            error=ErrorInfo(code=code, message=message),
+            error=ErrorInfo(code=code, message=message[:MAX_LETTER_ERROR_CHARS]),
         )
-        await self._publisher.publish(
-            topic, encode(response), key=request.request_id.encode(), headers=self._headers(raw, request)
-        )
+        await self._send(topic, encode(response), key=request.request_id.encode(), headers=self._headers(raw, request))
 
     async def _tenant_topics(self, tenant: str) -> None:
         if self._directory is not None and self._ingress.policy.tenant_topics:
@@ -201,9 +263,7 @@ class Pipeline:
         if remembered is not None:
             # redelivery after a crash or a duplicate produce: answer again with the same response, no new call
             self.stats.redelivered += 1
-            await self._publisher.publish(
-                admitted.reply_topic, remembered, key=request.request_id.encode(), headers=headers
-            )
+            await self._send(admitted.reply_topic, remembered, key=request.request_id.encode(), headers=headers)
             return
         outcome = await serve(
             request,
@@ -230,13 +290,11 @@ class Pipeline:
         state.origin_topic = raw.topic  # a request topic: the record was consumed from it
         topic = self._topics.retry_tier(self._tiers, plan.delay_s)
         headers = self._ingress.retry_headers(raw, state)
-        sends = [self._publisher.publish(topic, raw.value or b"", key=raw.key, headers=headers)]
+        sends = [self._send(topic, raw.value or b"", key=raw.key, headers=headers)]
         for failure in failures:
             failure.source_topic = raw.topic
-            sends.append(
-                self._publisher.publish(admitted.failures_topic, encode(failure), key=request.request_id.encode())
-            )
-        await asyncio.gather(*sends)
+            sends.append(self._send(admitted.failures_topic, encode(failure), key=request.request_id.encode()))
+        await self._send_all(*sends)
         self.stats.retries_scheduled += 1
         log.debug("request %s retries in %.2fs via %s", request.request_id, plan.delay_s, topic)
 
@@ -248,17 +306,22 @@ class Pipeline:
         assert response is not None
         body = encode(response)
         key = request.request_id.encode()
-        sends = [self._publisher.publish(admitted.reply_topic, body, key=key, headers=headers)]
+        sends = [self._send(admitted.reply_topic, body, key=key, headers=headers)]
         for failure in outcome.failures:
             failure.source_topic = raw.topic
-            sends.append(self._publisher.publish(admitted.failures_topic, encode(failure), key=key, headers=headers))
+            sends.append(self._send(admitted.failures_topic, encode(failure), key=key, headers=headers))
         if outcome.dead_letter is not None:
+            error = response.error
             letter = self._letter(
-                raw, outcome.dead_letter, response.error.message if response.error else "failed", request=request
+                raw,
+                outcome.dead_letter,
+                error.message if error else "failed",
+                request=request,
+                code=error.code if error else None,
+                attempts=response.attempts,
             )
-            letter.attempts = response.attempts
-            sends.append(self._publisher.publish(self._topics.deadletter, encode(letter), key=key, headers=headers))
-        await asyncio.gather(*sends)
+            sends.append(self._send(self._topics.deadletter, encode(letter), key=key, headers=headers))
+        await self._send_all(*sends)
         if response.status == "ok":
             self.stats.answered += 1
         else:
@@ -278,6 +341,34 @@ class Pipeline:
         ]
         return [*own, *passed]
 
+    async def _send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        """One publish, tried PUBLISH_ATTEMPTS times with a growing wait; still failing: WorkerStop (the record
+        must not be acknowledged without its outcome)."""
+        delay = PUBLISH_BACKOFF_S
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                await self._publisher.publish(topic, value, key=key, headers=headers)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                if attempt == PUBLISH_ATTEMPTS:
+                    raise WorkerStop(f"publishing to {topic} failed {attempt} times, last: {why}") from exc
+                log.warning("publishing to %s failed (try %d of %d): %s", topic, attempt, PUBLISH_ATTEMPTS, why)
+            await self._sleep(delay)
+            delay = min(delay * 2, PUBLISH_BACKOFF_MAX_S)
+
+    @staticmethod
+    async def _send_all(*sends: Awaitable[None]) -> None:
+        """Publish concurrently and wait for every one (no publish outlives the record's handling); then raise
+        the first failure."""
+        for result in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
+
     def _letter(
         self,
         raw: RawMessage,
@@ -286,21 +377,31 @@ class Pipeline:
         *,
         request: ChatRequest | None = None,
         request_id: str | None = None,
+        code: ErrorCode | str | None = None,
+        attempts: list[Attempt] | None = None,
+        source_topic: str | None = None,
     ) -> DeadLetter:
-        state = self._ingress.check_retry(raw)  # only a state this router signed names the source topic
-        return DeadLetter(
+        """The dead letter of ``raw``, within the record limit. ``source_topic``: given, the retry state is not
+        read (last resort); else only a state this router signed names it."""
+        if source_topic is None:
+            state = self._ingress.check_retry(raw)
+            source_topic = state.origin_topic if isinstance(state, RetryState) else raw.topic
+        letter = DeadLetter(
             reason=reason,
+            code=code,
             error=error,
             request_id=request.request_id if request else request_id,
             tenant=request.tenant if request else None,
             model=(request.route or request.model) if request else None,
-            source_topic=state.origin_topic if isinstance(state, RetryState) else raw.topic,
+            source_topic=source_topic,
             partition=raw.partition,
             offset=raw.offset,
             key_b64=DeadLetter.b64(raw.key) if raw.key is not None else None,
-            original_b64=DeadLetter.b64(raw.value or b""),
+            original_b64="",
             headers=[(k, DeadLetter.b64(v)) for k, v in raw.headers],
+            attempts=attempts or [],
         )
+        return bounded_dead_letter(letter, raw.value or b"", limit=self._max_record_bytes)
 
     async def dead_letter(
         self,
@@ -313,16 +414,19 @@ class Pipeline:
         request: ChatRequest | None = None,
         request_id: str | None = None,
         failures_topic: str | None = None,
+        source_topic: str | None = None,
     ) -> None:
         """Publish a dead letter (operators' topic) and its failure event (``failures_topic``, default: the
         shared one) for ``raw``."""
-        letter = self._letter(raw, reason, error, request=request, request_id=request_id)
+        letter = self._letter(
+            raw, reason, error, request=request, request_id=request_id, code=code, source_topic=source_topic
+        )
         failure = FailureEvent(
             request_id=letter.request_id,
             tenant=letter.tenant,
             stage=stage,
             code=code,
-            message=error,
+            message=letter.error,
             terminal=True,
             source_topic=raw.topic,
         )
@@ -331,9 +435,9 @@ class Pipeline:
             (Header.DEAD_LETTER_ID, letter.dead_letter_id.encode()),
             (Header.REASON, reason.value.encode()),
         ]
-        log.warning("dead letter %s from %s: %s", reason.value, raw.where(), error)
-        await asyncio.gather(
-            self._publisher.publish(self._topics.deadletter, encode(letter), key=key, headers=headers),
-            self._publisher.publish(failures_topic or self._topics.failures, encode(failure), key=key, headers=headers),
+        log.warning("dead letter %s (%s) from %s: %s", reason.value, code, raw.where(), letter.error)
+        await self._send_all(
+            self._send(self._topics.deadletter, encode(letter), key=key, headers=headers),
+            self._send(failures_topic or self._topics.failures, encode(failure), key=key, headers=headers),
         )
         self.stats.dead_lettered += 1

@@ -3,6 +3,7 @@ talks to a provider. The caller gets a typed :class:`AttemptResult`, never an ex
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from enum import StrEnum
 from agents.circuit_breaker import Transition
 from agents.health_board import HealthBoard
 from agents.routing import Candidate
-from infra.providers.http_errors import backend_fault
+from infra.providers.http_errors import backend_fault, timeout_error
 from infra.providers.pool import BackendPool
 from schemas.errors import ProviderError
 from schemas.events import ChatRequest
@@ -85,7 +86,12 @@ class ProviderCaller:
             self._health.begin(candidate.backend)
         t0 = self._clock()
         try:
-            result = await self._pool.get(candidate.backend).complete(call)
+            # the adapters bound the whole call themselves; this bounds one that ignores ``timeout_s`` (a plugin)
+            async with asyncio.timeout(timeout):
+                result = await self._pool.get(candidate.backend).complete(call)
+        except TimeoutError:
+            exc = timeout_error(candidate.backend, timeout)
+            return self._failed(candidate, exc, (self._clock() - t0) * 1000)
         except ProviderError as exc:
             return self._failed(candidate, exc, (self._clock() - t0) * 1000)
         except BaseException:

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from infra.degraded import Degradation
+from infra.redis_breaker import RedisBreaker
 from schemas.config import RedisSettings
 
 __all__ = ["CircuitStore", "NullCircuitStore", "RedisCircuitStore", "SharedCircuit"]
@@ -55,12 +56,16 @@ class NullCircuitStore:
 class RedisCircuitStore:
     """Redis-backed store; on Redis errors it degrades to local-only behaviour (logged, never raised)."""
 
-    def __init__(self, settings: RedisSettings, client: aioredis.Redis | None = None) -> None:
+    def __init__(
+        self, settings: RedisSettings, client: aioredis.Redis | None = None, *, breaker: RedisBreaker | None = None
+    ) -> None:
         self._prefix = settings.key_prefix
+        self._breaker = breaker or RedisBreaker.off()  # the process's shared one: a silent Redis is skipped
         self._redis = client or aioredis.Redis.from_url(
             settings.url, socket_timeout=settings.socket_timeout_s, socket_connect_timeout=settings.socket_timeout_s
         )
-        self._down = Degradation(log, "redis unavailable, circuit state is local to this worker")
+        self._down = Degradation(log, "redis unavailable, circuit state is local to this worker", component="circuits")
+        self.degraded = self._down
 
     @property
     def errors(self) -> int:
@@ -79,13 +84,14 @@ class RedisCircuitStore:
             "by": circuit.by,
         }
         try:
-            await self._redis.hset(self._key(backend), mapping=mapping)  # type: ignore[arg-type,misc,unused-ignore]
+            async with self._breaker.guard():
+                await self._redis.hset(self._key(backend), mapping=mapping)  # type: ignore[arg-type,misc,unused-ignore]
         except (RedisError, OSError) as exc:
             self._down.report(exc)
 
     async def read(self, backends: list[str]) -> dict[str, SharedCircuit]:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._breaker.guard(), self._redis.pipeline(transaction=False) as pipe:
                 for b in backends:
                     pipe.hgetall(self._key(b))
                 rows = await pipe.execute()
@@ -111,9 +117,10 @@ class RedisCircuitStore:
 
     async def try_lock_probe(self, backend: str, ttl_s: float) -> bool:
         try:
-            got = await self._redis.set(
-                f"{self._prefix}probe-lock:{backend}", b"1", nx=True, px=max(int(ttl_s * 1000), 1)
-            )
+            async with self._breaker.guard():
+                got = await self._redis.set(
+                    f"{self._prefix}probe-lock:{backend}", b"1", nx=True, px=max(int(ttl_s * 1000), 1)
+                )
         except (RedisError, OSError) as exc:
             self._down.report(exc)
             return True  # without Redis every worker probes for itself

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from infra.degraded import Degradation
+from infra.redis_breaker import RedisBreaker
 from schemas.config import RedisSettings
 
 __all__ = ["IdempotencyStore", "NullIdempotencyStore", "RedisIdempotencyStore"]
@@ -43,12 +44,16 @@ class NullIdempotencyStore:
 class RedisIdempotencyStore:
     """``SET key response EX ttl``; Redis failures degrade to "not remembered" (logged, never raised)."""
 
-    def __init__(self, settings: RedisSettings, client: aioredis.Redis | None = None) -> None:
+    def __init__(
+        self, settings: RedisSettings, client: aioredis.Redis | None = None, *, breaker: RedisBreaker | None = None
+    ) -> None:
         self._settings = settings
+        self._breaker = breaker or RedisBreaker.off()  # the process's shared one: a silent Redis is skipped
         self._redis = client or aioredis.Redis.from_url(
             settings.url, socket_timeout=settings.socket_timeout_s, socket_connect_timeout=settings.socket_timeout_s
         )
-        self._down = Degradation(log, "redis unavailable, idempotency records skipped")
+        self._down = Degradation(log, "redis unavailable, idempotency records skipped", component="idempotency")
+        self.degraded = self._down
 
     @property
     def errors(self) -> int:
@@ -60,7 +65,8 @@ class RedisIdempotencyStore:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value = await self._redis.get(self._key(key))
+            async with self._breaker.guard():
+                value = await self._redis.get(self._key(key))
         except (RedisError, OSError) as exc:
             self._down.report(exc)
             return None
@@ -68,7 +74,8 @@ class RedisIdempotencyStore:
 
     async def put(self, key: str, response: bytes) -> None:
         try:
-            await self._redis.set(self._key(key), response, ex=self._settings.result_ttl_s)
+            async with self._breaker.guard():
+                await self._redis.set(self._key(key), response, ex=self._settings.result_ttl_s)
         except (RedisError, OSError) as exc:
             self._down.report(exc)
 

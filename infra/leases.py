@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from infra.degraded import Degradation
+from infra.redis_breaker import RedisBreaker
 from schemas.config import RedisSettings
 
 __all__ = ["ConcurrencyLeases", "Lease", "LocalLeases", "RedisLeases"]
@@ -90,19 +91,30 @@ return 1
 class RedisLeases:
     """Cluster-wide caps in Redis; if Redis fails, this worker enforces the cap on its own calls."""
 
-    def __init__(self, settings: RedisSettings, ttl_s: float, client: aioredis.Redis | None = None) -> None:
+    def __init__(
+        self,
+        settings: RedisSettings,
+        ttl_s: float,
+        client: aioredis.Redis | None = None,
+        *,
+        breaker: RedisBreaker | None = None,
+    ) -> None:
+        self._breaker = breaker or RedisBreaker.off()  # the process's shared one: a silent Redis is skipped
         self._redis = client or aioredis.from_url(settings.url, socket_timeout=settings.socket_timeout_s)
         self._prefix = f"{settings.key_prefix}leases:"
         self._ttl_s = ttl_s
         self._script = self._redis.register_script(_ACQUIRE)
         self._fallback = LocalLeases()
-        self.degraded = Degradation(log, "concurrency caps: Redis unavailable, enforcing per worker")
+        self.degraded = Degradation(
+            log, "concurrency caps: Redis unavailable, enforcing per worker", component="leases"
+        )
 
     async def try_acquire(self, key: str, cap: int) -> Lease | None:
         lease = Lease(key, uuid.uuid4().hex)
         try:
             args: list[str | float] = [time.time(), cap, self._ttl_s, lease.lease_id]
-            granted = await self._script(keys=[self._prefix + key], args=args)
+            async with self._breaker.guard():
+                granted = await self._script(keys=[self._prefix + key], args=args)
         except (RedisError, OSError) as exc:
             self.degraded.report(exc, "acquire")
             return await self._fallback.try_acquire(key, cap)
@@ -113,14 +125,16 @@ class RedisLeases:
             await self._fallback.release(lease)
             return
         try:
-            await self._redis.zrem(self._prefix + lease.key, lease.lease_id)
+            async with self._breaker.guard():
+                await self._redis.zrem(self._prefix + lease.key, lease.lease_id)
         except (RedisError, OSError) as exc:  # the lease expires on its own after ttl_s
             self.degraded.report(exc, "release")
 
     async def held(self, key: str) -> int:
         try:
-            await self._redis.zremrangebyscore(self._prefix + key, "-inf", time.time())
-            return int(await self._redis.zcard(self._prefix + key))
+            async with self._breaker.guard():
+                await self._redis.zremrangebyscore(self._prefix + key, "-inf", time.time())
+                return int(await self._redis.zcard(self._prefix + key))
         except (RedisError, OSError):
             return await self._fallback.held(key)
 

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from infra.degraded import Degradation
 from schemas.events import PRIORITIES, ChatResponse
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class _Sources:
     gate: Any = None  # agents.slot_gate.SlotGate
     pipeline_stats: Any = None  # agents.pipeline.PipelineStats
     paused: Callable[[], Iterable[tuple[str, int]]] | None = None  # (topic, partition) paused by full buffers
+    degradations: list[Degradation] = field(default_factory=list)  # dependencies that fell back (Redis, embedder)
     extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
 
 
@@ -83,8 +85,24 @@ class _LiveCollector(Collector):
             for topic, n in sorted(counts.items()):
                 paused.add_metric([topic], n)
             yield paused
+        if self._s.degradations:
+            yield _degraded(self._s.degradations)
         for extra in self._s.extra:
             yield from extra()
+
+
+def _degraded(degradations: Iterable[Degradation]) -> Metric:
+    """``llm_router_degraded_total{component,reason}``: calls that took a degraded path instead of failing."""
+    counts: dict[tuple[str, str], int] = {}
+    for d in degradations:
+        for reason, n in d.counts.items():
+            counts[(d.component, reason)] = counts.get((d.component, reason), 0) + n
+    fam = CounterMetricFamily(
+        "llm_router_degraded", "dependency failures served by a fallback", labels=["component", "reason"]
+    )
+    for labels, n in sorted(counts.items()):
+        fam.add_metric(list(labels), n)
+    return fam
 
 
 class RouterMetrics:

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from infra.degraded import Degradation
+from infra.redis_breaker import RedisBreaker
 from schemas.config import RedisSettings
 
 __all__ = [
@@ -200,8 +201,14 @@ class RedisRateLimiter:
     ``clock`` is this worker's wall clock (every worker's buckets are seconds of it)."""
 
     def __init__(
-        self, settings: RedisSettings, client: aioredis.Redis | None = None, *, clock: Callable[[], float] = time.time
+        self,
+        settings: RedisSettings,
+        client: aioredis.Redis | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        breaker: RedisBreaker | None = None,
     ) -> None:
+        self._breaker = breaker or RedisBreaker.off()  # the process's shared one: a silent Redis is skipped
         self._redis = client or aioredis.from_url(settings.url, socket_timeout=settings.socket_timeout_s)
         # one hash tag: every limit key in the same cluster slot, so one script can touch them all
         self._prefix = f"{settings.key_prefix}{{limits}}:"
@@ -209,7 +216,9 @@ class RedisRateLimiter:
         self._correct = self._redis.register_script(_CORRECT)
         self._clock = clock
         self._fallback = LocalRateLimiter(clock)
-        self.degraded = Degradation(log, "rate limits: Redis unavailable, enforcing per worker")
+        self.degraded = Degradation(
+            log, "rate limits: Redis unavailable, enforcing per worker", component="rate_limits"
+        )
 
     async def acquire(self, uses: list[LimitUse]) -> Admission:
         if not uses:
@@ -220,7 +229,8 @@ class RedisRateLimiter:
         for u in uses:
             args += [u.limit, u.amount]
         try:
-            index, wait = await self._script(keys=[self._prefix + u.key for u in uses], args=args)
+            async with self._breaker.guard():
+                index, wait = await self._script(keys=[self._prefix + u.key for u in uses], args=args)
         except (RedisError, OSError) as exc:
             self.degraded.report(exc, "acquire")
             return await self._fallback.acquire(uses)
@@ -238,14 +248,16 @@ class RedisRateLimiter:
             return
         args = [int(self._clock()), WINDOW_S, counted.at, *(delta for _, delta in deltas)]
         try:
-            await self._correct(keys=[self._prefix + use.key for use, _ in deltas], args=args)
+            async with self._breaker.guard():
+                await self._correct(keys=[self._prefix + use.key for use, _ in deltas], args=args)
         except (RedisError, OSError) as exc:  # the estimate stays counted: the safe side
             self.degraded.report(exc, "correct")
 
     async def used(self, key: str) -> int:
         now = int(self._clock())
         try:
-            fields = await self._redis.hgetall(self._prefix + key)
+            async with self._breaker.guard():
+                fields = await self._redis.hgetall(self._prefix + key)
         except (RedisError, OSError):
             return await self._fallback.used(key)
         return sum(int(v) for k, v in fields.items() if int(k) > now - WINDOW_S)

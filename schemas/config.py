@@ -125,6 +125,12 @@ class RedisSettings(_Strict):
     key_prefix: str = "llmr:"
     result_ttl_s: int = Field(default=86_400, ge=1, description="how long answered requests are remembered")
     socket_timeout_s: float = Field(default=0.5, gt=0)
+    breaker_failures: int = Field(
+        default=1, ge=1, description="consecutive Redis timeouts/connection errors that open the Redis breaker"
+    )
+    breaker_interval_s: float = Field(
+        default=5.0, gt=0, description="while open, stores bypass Redis; then one short probe (PING) may close it"
+    )
 
 
 class BackendConfig(_Strict):
@@ -277,6 +283,13 @@ class WorkerSettings(_Strict):
         default=1024, ge=1, description="records buffered per class topic; fetching pauses at 80 % of it"
     )
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    max_request_bytes: int = Field(
+        default=900_000,
+        ge=4096,
+        le=1_000_000,
+        description="largest request record (key + value + headers) parsed; larger ones are dead-lettered unread, "
+        "and a dead letter never exceeds it (below the producer's 1,000,000-byte max request size)",
+    )
     loglevel: str = "warning"
 
 
@@ -321,6 +334,9 @@ class CacheSettings(_Strict):
     hnsw_m: int = Field(default=16, ge=4)
     hnsw_ef_construction: int = Field(default=200, ge=10)
     hnsw_ef_search: int = Field(default=64, ge=1)
+    embed_timeout_s: float = Field(
+        default=1.0, gt=0, description="an embedding slower than this (or failing) skips the semantic tier"
+    )
 
     def for_model(self, model: str) -> CacheSettings:
         """These settings with the overrides of ``model`` applied."""

@@ -16,6 +16,7 @@ __all__ = [
     "NoRouteError",
     "ProviderError",
     "RouterError",
+    "WorkerStop",
 ]
 
 
@@ -90,3 +91,11 @@ class CacheError(RouterError):
 
     code: str = ErrorCode.CACHE_ERROR
     retriable = True
+
+
+class WorkerStop(RouterError):
+    """A record's outcome could not be published, even after retries (the broker is unreachable or rejects it).
+    The record must not be acknowledged: the agent stops the worker, and the group's next owner of the partition
+    consumes the record again. Anything else would acknowledge a record that has no outcome (lost)."""
+
+    code: str = ErrorCode.PUBLISH_FAILED

@@ -109,6 +109,9 @@ class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     SCHEMA_INVALID = "schema_invalid"
     RETRY_STATE_INVALID = "retry_state_invalid"
+    RECORD_TOO_LARGE = "record_too_large"  # key + value + headers over worker.max_request_bytes (not parsed)
+    JSON_TOO_DEEP = "json_too_deep"  # nesting beyond the parser's recursion limit
+    NUMBER_TOO_LARGE = "number_too_large"  # an integer beyond Python's int conversion limit (4300 digits)
     # the trust boundary (issue 12): who sent it, and where its answer may go
     UNAUTHENTICATED = "unauthenticated"
     INVALID_TENANT = "invalid_tenant"
@@ -142,6 +145,7 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     # raised, not published
     CONFIG_INVALID = "config_invalid"
+    PUBLISH_FAILED = "publish_failed"  # WorkerStop: an outcome could not be published; the worker stops
     ROUTER_ERROR = "router_error"
 
 
@@ -227,7 +231,9 @@ class Usage(BaseModel):
 class Latency(BaseModel):
     """Where the time went, in milliseconds."""
 
-    queue_ms: float = Field(default=0.0, description="first consumed by the router -> provider slot (scheduler and retry waits)")
+    queue_ms: float = Field(
+        default=0.0, description="first consumed by the router -> provider slot (scheduler and retry waits)"
+    )
     slot_wait_ms: float = Field(default=0.0, description="the part of queue_ms spent waiting for a slot")
     capacity_wait_ms: float = Field(
         default=0.0, description="waiting for a backend's concurrency cap (shared by all workers) to free a call"
@@ -349,7 +355,11 @@ class DeadLetter(_Outbound):
     partition: int | None = None
     offset: int | None = None
     key_b64: str | None = None
-    original_b64: str = Field(description="the original message bytes, base64")
+    code: str | None = Field(default=None, description="the precise ErrorCode (reason is the coarse class)")
+    original_b64: str = Field(description="the original message bytes, base64 (a prefix when truncated)")
+    original_sha256: str | None = Field(default=None, description="hex SHA-256 of the whole original")
+    original_len: int | None = Field(default=None, description="length of the whole original, bytes")
+    original_truncated: bool = Field(default=False, description="only a prefix kept: the letter fits in a record")
     headers: list[tuple[str, str]] = Field(default_factory=list, description="(name, base64 value) pairs")
     attempts: list[Attempt] = Field(default_factory=list)
     at: datetime = Field(default_factory=utcnow)
@@ -359,7 +369,7 @@ class DeadLetter(_Outbound):
         return base64.b64encode(data).decode("ascii")
 
     def original_bytes(self) -> bytes:
-        """The message exactly as it was consumed."""
+        """The message exactly as it was consumed (only its prefix when ``original_truncated``)."""
         return base64.b64decode(self.original_b64)
 
     def header_items(self) -> list[tuple[str, bytes]]:

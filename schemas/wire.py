@@ -4,6 +4,7 @@ contract. Pure: no I/O. Decoding never raises anything but :class:`MessageError`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Final, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas.errors import MessageError
-from schemas.events import PRIORITIES, ChatRequest, Priority
+from schemas.events import PRIORITIES, ChatRequest, DeadLetter, ErrorCode, Priority
 
 __all__ = [
     "CONTENT_TYPE",
@@ -24,6 +25,7 @@ __all__ = [
     "TRACE_HEADERS",
     "Header",
     "TopicNames",
+    "bounded_dead_letter",
     "decode",
     "decode_request",
     "encode",
@@ -143,23 +145,68 @@ def _describe(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
+def _parse(data: bytes | str) -> object:
+    """``json.loads``, whose every failure is a :class:`MessageError`: hostile input also raises RecursionError
+    (deep nesting) and ValueError (an integer beyond Python's 4300-digit conversion limit)."""
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"body is not valid UTF-8 JSON: {exc}", code=ErrorCode.INVALID_JSON) from None
+    except RecursionError:
+        raise MessageError("body is nested too deeply to parse", code=ErrorCode.JSON_TOO_DEEP) from None
+    except ValueError as exc:  # int(str) over sys.get_int_max_str_digits(); the only other ValueError left
+        raise MessageError(f"body has a number with too many digits: {exc}", code=ErrorCode.NUMBER_TOO_LARGE) from None
+
+
 def decode(model: type[M], data: bytes | str | None) -> M:
     """Parse ``data`` as ``model``; malformed input raises :class:`MessageError` with a precise reason."""
     if data is None or len(data) == 0:
-        raise MessageError("empty message body", code="empty_message")
-    try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MessageError(f"body is not valid UTF-8 JSON: {exc}", code="invalid_json") from None
+        raise MessageError("empty message body", code=ErrorCode.EMPTY_MESSAGE)
+    payload = _parse(data)
     if not isinstance(payload, dict):
-        raise MessageError(f"body must be a JSON object, got {type(payload).__name__}", code="invalid_json")
+        raise MessageError(f"body must be a JSON object, got {type(payload).__name__}", code=ErrorCode.INVALID_JSON)
     request_id = payload.get("request_id") if isinstance(payload.get("request_id"), str) else None
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
         raise MessageError(
-            f"{model.__name__} failed validation: {_describe(exc)}", code="schema_invalid", request_id=request_id
+            f"{model.__name__} failed validation: {_describe(exc)}",
+            code=ErrorCode.SCHEMA_INVALID,
+            request_id=request_id,
         ) from None
+    except RecursionError:  # pydantic walks nested values that json.loads could still parse
+        raise MessageError("body is nested too deeply to validate", code=ErrorCode.JSON_TOO_DEEP) from None
+
+
+#: longest ``error`` text a dead letter carries (an exception message can be anything)
+MAX_LETTER_ERROR_CHARS = 2_000
+
+
+def bounded_dead_letter(letter: DeadLetter, original: bytes, *, limit: int) -> DeadLetter:
+    """``letter`` carrying ``original`` so that it encodes to at most ``limit`` bytes (a record the producer and
+    the broker accept): the whole original when it fits, else its longest prefix that does, always with the
+    SHA-256 and length of the whole. Headers and key go too when even an empty original does not fit.
+
+    Truncation rather than a Redis copy by reference: the dead-letter topic stays self-contained (no second
+    store to keep, expire, or lose), and a truncated letter still says which request it was and why it failed."""
+    letter = letter.model_copy(
+        update={
+            "error": letter.error[:MAX_LETTER_ERROR_CHARS],
+            "original_b64": DeadLetter.b64(original),
+            "original_sha256": hashlib.sha256(original).hexdigest(),
+            "original_len": len(original),
+            "original_truncated": False,
+        }
+    )
+    if len(encode(letter)) <= limit:
+        return letter
+    letter = letter.model_copy(update={"original_b64": "", "original_truncated": True})
+    room = limit - len(encode(letter))
+    if room < 0:  # the headers or the key alone are too large: the digest still identifies the record
+        letter = letter.model_copy(update={"headers": [], "key_b64": None})
+        room = limit - len(encode(letter))
+    kept = max(room, 0) // 4 * 3  # base64: 4 characters per 3 bytes, no escaping in JSON
+    return letter.model_copy(update={"original_b64": DeadLetter.b64(original[:kept])})
 
 
 def decode_request(data: bytes | str | None) -> ChatRequest:

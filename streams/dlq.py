@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,8 @@ __all__ = [
     "recurrence_warnings",
     "replay_dead_letters",
 ]
+
+log = logging.getLogger(__name__)
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 
@@ -244,6 +247,17 @@ async def _replay_one(
 ) -> str:
     if letter.reason is DeadLetterReason.UNAUTHENTICATED:
         return "not_replayable"  # re-signing it would vouch for whoever forged it
+    if letter.original_truncated:  # its bytes are a prefix, not the request
+        log.warning(
+            "dead letter %s is not replayable: its original was truncated to fit the record limit (%d of %s bytes "
+            "kept, sha256 %s); re-send request %s from its producer",
+            letter.dead_letter_id,
+            len(letter.original_bytes()),
+            letter.original_len,
+            letter.original_sha256,
+            letter.request_id or "(unknown id)",
+        )
+        return "truncated"
     try:
         request = decode_request(letter.original_bytes())
     except MessageError:

@@ -28,12 +28,14 @@ from agents.slot_gate import SlotGate
 from infra.cache.semantic_cache import SemanticCache
 from infra.cache.store import CacheStore, MemoryCacheStore, RedisCacheStore
 from infra.circuit_store import CircuitStore, NullCircuitStore, RedisCircuitStore
+from infra.degraded import Degradation
 from infra.embeddings import BatchingEmbedder, create_embedder
 from infra.idempotency import IdempotencyStore, NullIdempotencyStore, RedisIdempotencyStore
 from infra.leases import ConcurrencyLeases, LocalLeases, RedisLeases
 from infra.metrics import RouterMetrics, configured_tenants, serve_metrics
 from infra.providers.pool import BackendPool
 from infra.rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from infra.redis_breaker import RedisBreaker
 from infra.shutdown import close_all, stop_tasks
 from infra.signing_keys import Keyring
 from schemas.config import RouterConfig
@@ -88,6 +90,8 @@ class Engine:
     cache: SemanticCache | None
     #: the route exemplars' own embedding batcher; ``None`` when they share the cache's, or have none
     route_embedder: BatchingEmbedder | None = None
+    #: the one Redis breaker every Redis-backed store of this process shares; ``None`` without Redis
+    redis_breaker: RedisBreaker | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _background: bool = field(default=False, init=False)
     _closed: bool = field(default=False, init=False)
@@ -130,7 +134,15 @@ class Engine:
             closers["cache"] = lambda: cache.aclose(timeout_s=left / 2)
         if self.route_embedder is not None:
             closers["route embedder"] = self.route_embedder.aclose
+        if self.redis_breaker is not None:
+            closers["redis breaker"] = self.redis_breaker.aclose
         await close_all(closers, left)
+
+    def degradations(self) -> list[Degradation]:
+        """Every fallback of this engine (Redis stores, their breaker, cache, embedder): the degraded metric."""
+        parts: list[object] = [self.redis_breaker, self.idempotency, self.circuits, self.limiter, self.leases]
+        found = [d for d in (getattr(p, "degraded", None) for p in parts) if isinstance(d, Degradation)]
+        return found + (self.cache.degradations if self.cache is not None else [])
 
 
 async def build_engine(
@@ -145,8 +157,9 @@ async def build_engine(
     cache_embedder, route_embedder = await _embedders(cfg)
     wid = worker_id()
     pool = BackendPool(cfg.backends)
-    idempotency, circuits, limiter, leases = _shared_state(cfg)
-    cache = _cache(cfg, cache_embedder)
+    breaker = RedisBreaker.for_redis(cfg.redis) if cfg.redis.enabled else None
+    idempotency, circuits, limiter, leases = _shared_state(cfg, breaker)
+    cache = _cache(cfg, cache_embedder, breaker)
     board = HealthBoard([b.name for b in cfg.backends], cfg.health, stale_after_s=cfg.routing.slo_recheck_s)
     health = HealthService(
         board,
@@ -171,7 +184,7 @@ async def build_engine(
         limits=cfg.limits,
         leases=leases,
     )
-    return Engine(
+    engine = Engine(
         config=cfg,
         publisher=publisher,
         metrics=metrics,
@@ -187,7 +200,10 @@ async def build_engine(
         circuits=circuits,
         cache=cache,
         route_embedder=route_embedder,
+        redis_breaker=breaker,
     )
+    metrics.sources.degradations = engine.degradations()
+    return engine
 
 
 async def _embedders(cfg: RouterConfig) -> tuple[BatchingEmbedder | None, BatchingEmbedder | None]:
@@ -208,24 +224,27 @@ def _exemplars(cfg: RouterConfig, embedder: BatchingEmbedder | None) -> Exemplar
     return ExemplarIndex(cfg.routes, embedder.embed_many, embedder.embed_one)
 
 
-def _shared_state(cfg: RouterConfig) -> tuple[IdempotencyStore, CircuitStore, RateLimiter, ConcurrencyLeases]:
-    """Redis-backed when Redis is enabled (shared by every router on it), else local to the process."""
+def _shared_state(
+    cfg: RouterConfig, breaker: RedisBreaker | None
+) -> tuple[IdempotencyStore, CircuitStore, RateLimiter, ConcurrencyLeases]:
+    """Redis-backed when Redis is enabled (shared by every router on it, one breaker for all), else local."""
     redis_on = cfg.redis.enabled
-    idempotency = RedisIdempotencyStore(cfg.redis) if redis_on else NullIdempotencyStore()
-    circuits = RedisCircuitStore(cfg.redis) if redis_on else NullCircuitStore()
-    limiter = RedisRateLimiter(cfg.redis) if redis_on else LocalRateLimiter()
+    idempotency = RedisIdempotencyStore(cfg.redis, breaker=breaker) if redis_on else NullIdempotencyStore()
+    circuits = RedisCircuitStore(cfg.redis, breaker=breaker) if redis_on else NullCircuitStore()
+    limiter = RedisRateLimiter(cfg.redis, breaker=breaker) if redis_on else LocalRateLimiter()
     # a lease outlives any call (provider timeout) so a worker dying mid-call frees it soon after
     lease_ttl_s = max(b.timeout_s for b in cfg.backends) + 10.0
     cluster_caps = redis_on and cfg.limits.cluster_concurrency
-    leases = RedisLeases(cfg.redis, lease_ttl_s) if cluster_caps else LocalLeases()
+    leases = RedisLeases(cfg.redis, lease_ttl_s, breaker=breaker) if cluster_caps else LocalLeases()
     return idempotency, circuits, limiter, leases
 
 
-def _cache(cfg: RouterConfig, embedder: BatchingEmbedder | None) -> SemanticCache | None:
+def _cache(cfg: RouterConfig, embedder: BatchingEmbedder | None, breaker: RedisBreaker | None) -> SemanticCache | None:
     if not cfg.cache.enabled:
         return None
     dim = embedder.dim if embedder is not None else 1
-    store: CacheStore = RedisCacheStore(cfg.redis, dim) if cfg.redis.enabled else MemoryCacheStore()
+    redis_on = cfg.redis.enabled
+    store: CacheStore = RedisCacheStore(cfg.redis, dim, breaker=breaker) if redis_on else MemoryCacheStore()
     return SemanticCache(cfg.cache, store, embedder)
 
 
@@ -308,6 +327,7 @@ def build_service(engine: Engine, *, directory: TopicDirectory | None = None) ->
         retry_tiers_s=cfg.worker.retry.tiers_s,
         cost_unit=cfg.worker.scheduler.cost_unit,
         on_response=engine.metrics.record_response,
+        max_record_bytes=cfg.worker.max_request_bytes,
     )
     engine.metrics.sources.pipeline_stats = pipeline.stats
     return Service(engine, topics, pipeline, RetryForwarder(engine.publisher, pipeline), directory)

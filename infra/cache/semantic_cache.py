@@ -127,6 +127,7 @@ class CacheStats:
     rejected_by_verifier: int = 0
     stored: int = 0
     degraded: int = 0
+    semantic_skipped: int = 0  # the embedder failed or was slow: semantic tier skipped (exact tier still served)
     synced_adds: int = 0
     synced_deletes: int = 0
     last_error: str = ""
@@ -160,7 +161,8 @@ class SemanticCache:
         self.stats = CacheStats()
         self._follow: asyncio.Task[None] | None = None
         self._closing = False
-        self._down = Degradation(log, "cache store unavailable, bypassing the cache")
+        self._down = Degradation(log, "cache store unavailable, bypassing the cache", component="cache")
+        self.embed_degraded = Degradation(log, "embedder failed or slow, semantic tier skipped", component="embedder")
         self.ready = asyncio.Event()
 
     # --- policy --------------------------------------------------------------------------------------------
@@ -205,6 +207,11 @@ class SemanticCache:
             )
         return True, ""
 
+    @property
+    def degradations(self) -> list[Degradation]:
+        """What the cache degraded on: its store, its embedder (read by the metrics)."""
+        return [self._down, self.embed_degraded]
+
     def _degraded(self, what: str, exc: BaseException) -> None:
         self._down.report(exc, what)
         self.stats.degraded = self._down.count
@@ -240,7 +247,8 @@ class SemanticCache:
                 look.hit = self._hit(entry, request, "exact", 1.0)
                 return self._done(look, t0)
             if self.embedder is not None:
-                look.vector = await self.embedder.embed_one(look.text)
+                look.vector = await self._embed(look.text, s)
+            if look.vector is not None:
                 floor = min(s.threshold, s.cross_lingual_threshold)
                 near = [
                     (eid, sim)
@@ -257,7 +265,7 @@ class SemanticCache:
                         for (_, sim), entry in zip(near, entries, strict=True)
                         if entry is not None and entry.params == look.params
                     ]
-                    chosen = await self.embedder.call(self._first_accepted, live, look.text, s)
+                    chosen = await self._accepted(live, look.text, s)
                     if chosen is not None:
                         entry, sim = chosen
                         self.stats.semantic_hits += 1
@@ -269,6 +277,33 @@ class SemanticCache:
             look.reason = "cache store unavailable"
         self.stats.misses += 1
         return self._done(look, t0)
+
+    async def _embed(self, text: str, settings: CacheSettings) -> np.ndarray | None:
+        """The prompt's vector, or ``None`` when the embedder fails or takes longer than ``embed_timeout_s``:
+        the request then skips the semantic tier instead of failing (issue 13, finding 5)."""
+        assert self.embedder is not None
+        try:
+            async with asyncio.timeout(settings.embed_timeout_s):
+                return await self.embedder.embed_one(text)
+        except Exception as exc:  # whatever the model raises: the exact tier still serves
+            self._semantic_skipped("embed", exc)
+            return None
+
+    async def _accepted(
+        self, live: list[tuple[CacheEntry, float]], text: str, settings: CacheSettings
+    ) -> tuple[CacheEntry, float] | None:
+        """:meth:`_first_accepted` in the embedding thread (it embeds content words), bounded the same way."""
+        assert self.embedder is not None
+        try:
+            async with asyncio.timeout(settings.embed_timeout_s):
+                return await self.embedder.call(self._first_accepted, live, text, settings)
+        except Exception as exc:
+            self._semantic_skipped("precision stage", exc)
+            return None
+
+    def _semantic_skipped(self, what: str, exc: BaseException) -> None:
+        self.embed_degraded.report(exc, what)
+        self.stats.semantic_skipped += 1
 
     def _first_accepted(
         self, live: list[tuple[CacheEntry, float]], text: str, settings: CacheSettings
@@ -338,7 +373,7 @@ class SemanticCache:
         now = self._clock()
         try:
             if self.embedder is not None and look.vector is None:
-                look.vector = await self.embedder.embed_one(look.text)
+                look.vector = await self._embed(look.text, s)  # None: stored for the exact tier only
             entry = CacheEntry(
                 entry_id=uuid.uuid4().hex,
                 tenant=request.tenant,

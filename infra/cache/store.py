@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import redis.asyncio as aioredis
 
+from infra.redis_breaker import RedisBreaker
 from schemas.config import RedisSettings
 
 __all__ = ["CacheEntry", "CacheEvent", "CacheStore", "MemoryCacheStore", "RedisCacheStore"]
@@ -84,9 +85,18 @@ class RedisCacheStore:
     entry; ``<prefix>cache:log`` stream of add/del events (trimmed to about ``log_max`` events)."""
 
     def __init__(
-        self, settings: RedisSettings, dim: int, client: aioredis.Redis | None = None, log_max: int = 500_000
+        self,
+        settings: RedisSettings,
+        dim: int,
+        client: aioredis.Redis | None = None,
+        log_max: int = 500_000,
+        *,
+        breaker: RedisBreaker | None = None,
     ) -> None:
         self._p = f"{settings.key_prefix}cache:"
+        # the process's shared breaker: while Redis is silent every command fails at once (a cache bypass)
+        # instead of after this store's long socket timeout
+        self._guard = (breaker or RedisBreaker.off()).guard
         self._dim = dim
         self._log_max = log_max
         socket_timeout = max(settings.socket_timeout_s, 2.0)
@@ -133,18 +143,20 @@ class RedisCacheStore:
 
     async def get_many(self, entry_ids: list[str]) -> list[CacheEntry | None]:
         """Several entries in one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._guard(), self._redis.pipeline(transaction=False) as pipe:
             for entry_id in entry_ids:
                 pipe.hmget(f"{self._p}e:{entry_id}", list(_FIELDS))
             rows: Any = await pipe.execute()
         return [self._entry(eid, row) for eid, row in zip(entry_ids, rows, strict=True)]
 
     async def get(self, entry_id: str) -> CacheEntry | None:
-        row: Any = await self._redis.hmget(f"{self._p}e:{entry_id}", list(_FIELDS))
+        async with self._guard():
+            row: Any = await self._redis.hmget(f"{self._p}e:{entry_id}", list(_FIELDS))
         return self._entry(entry_id, row)
 
     async def get_exact(self, exact_key: str) -> CacheEntry | None:
-        entry_id: Any = await self._redis.get(f"{self._p}x:{exact_key}")
+        async with self._guard():
+            entry_id: Any = await self._redis.get(f"{self._p}x:{exact_key}")
         return await self.get(entry_id.decode()) if entry_id else None
 
     async def put(self, entry: CacheEntry) -> None:
@@ -164,7 +176,7 @@ class RedisCacheStore:
             "vector": vec,
             "params": entry.params,
         }
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._guard(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=mapping)
             pipe.expireat(key, at)
             pipe.set(f"{self._p}x:{entry.exact_key}", entry.entry_id, exat=at)
@@ -187,8 +199,9 @@ class RedisCacheStore:
     async def delete(self, entry_ids: list[str]) -> int:
         removed = 0
         for entry_id in entry_ids:
-            exact: Any = await self._redis.hget(f"{self._p}e:{entry_id}", "exact_key")
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._guard():
+                exact: Any = await self._redis.hget(f"{self._p}e:{entry_id}", "exact_key")
+            async with self._guard(), self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(f"{self._p}e:{entry_id}")
                 if exact:
                     pipe.delete(f"{self._p}x:{exact.decode()}")
@@ -206,7 +219,8 @@ class RedisCacheStore:
                 yield entry
 
     async def last_event_id(self) -> str:
-        last: Any = await self._redis.xrevrange(f"{self._p}log", count=1)
+        async with self._guard():
+            last: Any = await self._redis.xrevrange(f"{self._p}log", count=1)
         return last[0][0].decode() if last else "0-0"
 
     async def events(self, after: str, block_ms: int) -> list[CacheEvent]:
@@ -214,7 +228,8 @@ class RedisCacheStore:
         Cancelled mid-read, redis-py drops the connection rather than returning it with a reply still due;
         :meth:`aclose` closes it under a read that is still blocked."""
         block = max(0, min(block_ms, self._max_block_ms))
-        reply: Any = await self._redis.xread({f"{self._p}log": after}, count=1000, block=block)
+        async with self._guard():
+            reply: Any = await self._redis.xread({f"{self._p}log": after}, count=1000, block=block)
         out: list[CacheEvent] = []
         for _stream, items in reply or []:
             for event_id, fields in items:

@@ -53,6 +53,7 @@ class BatchingEmbedder:
     async def _embed_one(self, text: str) -> np.ndarray:
         if self._queue is None:
             self._queue = asyncio.Queue()
+        if self._task is None or self._task.done():  # never left without a consumer
             self._task = asyncio.create_task(self._run(), name="embed-batcher")
         fut: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         await self._queue.put((text, fut))
@@ -84,7 +85,9 @@ class BatchingEmbedder:
             texts = [t for t, _ in items]
             try:
                 vectors = await loop.run_in_executor(self._pool, self.embedder.embed, texts)
-            except Exception as exc:
+                if len(vectors) != len(texts):
+                    raise ValueError(f"embedder {self.embedder.name} returned {len(vectors)} rows for {len(texts)}")
+            except Exception as exc:  # the batch fails, the batcher goes on
                 for _, fut in items:
                     if not fut.done():
                         fut.set_exception(exc)

@@ -14,7 +14,8 @@ __all__ = ["BackendStats", "FaultPlan"]
 class FaultPlan(BaseModel):
     """What a fake backend does to each call. First, like a real provider, it checks the credentials
     (``api_key``: 401) and the model (``models``: 404); then probabilities are drawn independently per call, in
-    this order: outage → reset → hang → 429 → latency → error."""
+    this order: outage → reset → hang → 429 → latency → error → trickle (a successful answer sent a few bytes at
+    a time: every read makes progress, so only an overall deadline ends the call)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +33,9 @@ class FaultPlan(BaseModel):
     hang_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls that never answer (until hang_s)")
     hang_s: float = Field(default=600.0, gt=0)
     reset_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls whose connection is reset")
+    trickle_rate: float = Field(default=0.0, ge=0, le=1, description="share of answers sent a few bytes at a time")
+    trickle_bytes: int = Field(default=8, ge=1, description="bytes per trickled chunk")
+    trickle_interval_s: float = Field(default=0.2, ge=0, description="pause before each trickled chunk")
     max_concurrency: int | None = Field(default=None, ge=1, description="calls served at once; the rest queue")
     outage_until: float | None = Field(default=None, description="set by the server from outage_for_s")
 
@@ -58,5 +62,6 @@ class BackendStats(BaseModel):
     outage_rejected: int = 0
     hung: int = 0
     resets: int = 0
+    trickled: int = 0
     in_flight: int = 0
     max_in_flight: int = 0

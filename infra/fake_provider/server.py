@@ -15,6 +15,7 @@ Admin (JSON):
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -53,6 +54,37 @@ def _refusal(plan: FaultPlan, stats: BackendStats, headers: Mapping[str, str], m
     return None
 
 
+async def _answer(
+    request: web.Request, fmt: WireFormat, parsed: Parsed, plan: FaultPlan, stats: BackendStats, *, trickle: bool
+) -> web.StreamResponse:
+    """The deterministic answer, whole or (``trickle``) a few bytes at a time."""
+    content = fake_answer(parsed.model, parsed.messages)
+    if parsed.max_tokens:
+        content = " ".join(content.split()[: int(parsed.max_tokens)])
+    prompt_tokens = sum(_tokens(m["content"]) for m in parsed.messages)
+    stats.ok += 1
+    body = fmt.ok(parsed, content, prompt_tokens, _tokens(content), stats.calls)
+    if trickle:
+        stats.trickled += 1
+        return await _trickle(request, json.dumps(body).encode(), plan.trickle_bytes, plan.trickle_interval_s)
+    return web.json_response(body)
+
+
+async def _trickle(request: web.Request, body: bytes, chunk: int, pause_s: float) -> web.StreamResponse:
+    """Send ``body`` ``chunk`` bytes at a time with a pause before each: a client's per-read timeout never fires."""
+    response = web.StreamResponse(headers={"content-type": "application/json"})
+    response.content_length = len(body)
+    await response.prepare(request)
+    try:
+        for i in range(0, len(body), chunk):
+            await asyncio.sleep(pause_s)
+            await response.write(body[i : i + chunk])
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):  # the client gave up: nothing left to send to
+        pass
+    return response
+
+
 class _State:
     def __init__(self, seed: int | None) -> None:
         self.plans: dict[str, FaultPlan] = {}
@@ -77,112 +109,125 @@ class _State:
         return rate > 0 and self.rng.random() < rate
 
 
-def build_app(seed: int | None = None, clock: Callable[[], float] = time.time) -> web.Application:
-    """The aiohttp application (use :class:`FakeProviderServer` to run it in-process). ``clock`` times the
-    self-healing outages (``outage_for_s``); tests inject one to end an outage without waiting for it."""
-    state = _State(seed)
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+def _error(fmt: WireFormat, status: int, message: str, retry_after: float | None = None) -> web.Response:
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+    return web.json_response(fmt.error(status, message), status=status, headers=headers)
 
-    def error(fmt: WireFormat, status: int, message: str, retry_after: float | None = None) -> web.Response:
-        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
-        return web.json_response(fmt.error(status, message), status=status, headers=headers)
 
-    async def serve(request: web.Request, fmt_name: str) -> web.StreamResponse:
+class _FakeProvider:
+    """The request handlers: one call goes through refusals, injected failures, latency, then the answer."""
+
+    def __init__(self, state: _State, clock: Callable[[], float]) -> None:
+        self.state = state
+        self.clock = clock
+
+    async def serve(self, request: web.Request, fmt_name: str) -> web.StreamResponse:
         fmt = FORMATS[fmt_name]
         backend = request.match_info.get("backend", "default")
-        plan, stats = state.plan(backend), state.stat(backend)
+        plan, stats = self.state.plan(backend), self.state.stat(backend)
         stats.calls += 1
         try:
             parsed: Parsed = fmt.parse(await request.json(), request.match_info.get("model"))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             stats.errors += 1
-            return error(fmt, 400, f"malformed request body: {type(exc).__name__} {exc}")
+            return _error(fmt, 400, f"malformed request body: {type(exc).__name__} {exc}")
+        refused = self._refuse(request, fmt, backend, parsed, plan, stats)
+        if refused is not None:
+            return refused
+        if self.state.hit(plan.hang_rate):
+            stats.hung += 1
+            await asyncio.sleep(plan.hang_s)
+        if self.state.hit(plan.rate_limit_rate):
+            stats.rate_limited += 1
+            return _error(fmt, 429, "rate limit reached (injected)", plan.retry_after_s)
+        await self._hold(backend, plan, stats)
+        if self.state.hit(plan.error_rate):
+            stats.errors += 1
+            retry_after = plan.retry_after_s if plan.error_status in (429, 503) else None
+            return _error(fmt, plan.error_status, f"injected error {plan.error_status}", retry_after)
+        return await _answer(request, fmt, parsed, plan, stats, trickle=self.state.hit(plan.trickle_rate))
+
+    def _refuse(
+        self, request: web.Request, fmt: WireFormat, backend: str, parsed: Parsed, plan: FaultPlan, stats: BackendStats
+    ) -> web.Response | None:
+        """Credential/model refusals, an outage, or a dropped connection — before any latency."""
         refusal = _refusal(plan, stats, request.headers, parsed.model)
         if refusal is not None:
-            return error(fmt, *refusal)
-        if plan.in_outage(clock()):
+            return _error(fmt, *refusal)
+        if plan.in_outage(self.clock()):
             stats.outage_rejected += 1
-            return error(fmt, 503, f"backend {backend} is unavailable (injected outage)", plan.retry_after_s)
-        if state.hit(plan.reset_rate):
+            return _error(fmt, 503, f"backend {backend} is unavailable (injected outage)", plan.retry_after_s)
+        if self.state.hit(plan.reset_rate):
             stats.resets += 1
             if request.transport is not None:
                 request.transport.abort()  # RST-like: the client sees the connection drop mid-request
             raise asyncio.CancelledError
-        if state.hit(plan.hang_rate):
-            stats.hung += 1
-            await asyncio.sleep(plan.hang_s)
-        if state.hit(plan.rate_limit_rate):
-            stats.rate_limited += 1
-            return error(fmt, 429, "rate limit reached (injected)", plan.retry_after_s)
-        limit = state.limit(backend, plan.max_concurrency) if plan.max_concurrency else None
+        return None
+
+    async def _hold(self, backend: str, plan: FaultPlan, stats: BackendStats) -> None:
+        """The call's latency, inside the backend's concurrency limit (counted as in flight)."""
+        limit = self.state.limit(backend, plan.max_concurrency) if plan.max_concurrency else None
         if limit is not None:
             await limit.acquire()
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
-            delay = plan.draw_latency(state.rng)
+            delay = plan.draw_latency(self.state.rng)
             if delay:
                 await asyncio.sleep(delay)
         finally:
             stats.in_flight -= 1
             if limit is not None:
                 limit.release()
-        if state.hit(plan.error_rate):
-            stats.errors += 1
-            return error(
-                fmt,
-                plan.error_status,
-                f"injected error {plan.error_status}",
-                plan.retry_after_s if plan.error_status in (429, 503) else None,
-            )
-        content = fake_answer(parsed.model, parsed.messages)
-        if parsed.max_tokens:
-            content = " ".join(content.split()[: int(parsed.max_tokens)])
-        prompt_tokens = sum(_tokens(m["content"]) for m in parsed.messages)
-        stats.ok += 1
-        return web.json_response(fmt.ok(parsed, content, prompt_tokens, _tokens(content), stats.calls))
 
-    async def openai(request: web.Request) -> web.StreamResponse:
-        return await serve(request, "openai")
+    async def openai(self, request: web.Request) -> web.StreamResponse:
+        return await self.serve(request, "openai")
 
-    async def anthropic(request: web.Request) -> web.StreamResponse:
-        return await serve(request, "anthropic")
+    async def anthropic(self, request: web.Request) -> web.StreamResponse:
+        return await self.serve(request, "anthropic")
 
-    async def gemini(request: web.Request) -> web.StreamResponse:
-        return await serve(request, "gemini")
+    async def gemini(self, request: web.Request) -> web.StreamResponse:
+        return await self.serve(request, "gemini")
 
-    async def get_backend(request: web.Request) -> web.Response:
+    async def get_backend(self, request: web.Request) -> web.Response:
         name = request.match_info["backend"]
+        state = self.state
         return web.json_response({"faults": state.plan(name).model_dump(), "stats": state.stat(name).model_dump()})
 
-    async def put_faults(request: web.Request) -> web.Response:
+    async def put_faults(self, request: web.Request) -> web.Response:
         name = request.match_info["backend"]
         try:
             plan = FaultPlan.model_validate(await request.json())
         except (ValueError, ValidationError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         if plan.outage_for_s:
-            plan.outage_until = clock() + plan.outage_for_s
-        state.plans[name] = plan
+            plan.outage_until = self.clock() + plan.outage_for_s
+        self.state.plans[name] = plan
         return web.json_response({"faults": plan.model_dump()})
 
-    async def reset(request: web.Request) -> web.Response:
-        state.plans.clear()
-        state.stats.clear()
-        state.limits.clear()
+    async def reset(self, request: web.Request) -> web.Response:
+        self.state.plans.clear()
+        self.state.stats.clear()
+        self.state.limits.clear()
         return web.json_response({"ok": True})
 
-    async def health(request: web.Request) -> web.Response:
+    async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    app.router.add_post("/v1/chat/completions", openai)
-    app.router.add_post("/b/{backend}/v1/chat/completions", openai)
-    app.router.add_post("/b/{backend}/v1/messages", anthropic)
-    app.router.add_post("/b/{backend}/v1beta/models/{model}:generateContent", gemini)
-    app.router.add_get("/admin/backends/{backend}", get_backend)
-    app.router.add_put("/admin/backends/{backend}/faults", put_faults)
-    app.router.add_post("/admin/reset", reset)
-    app.router.add_get("/healthz", health)
+
+def build_app(seed: int | None = None, clock: Callable[[], float] = time.time) -> web.Application:
+    """The aiohttp application (use :class:`FakeProviderServer` to run it in-process). ``clock`` times the
+    self-healing outages (``outage_for_s``); tests inject one to end an outage without waiting for it."""
+    fake = _FakeProvider(_State(seed), clock)
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", fake.openai)
+    app.router.add_post("/b/{backend}/v1/chat/completions", fake.openai)
+    app.router.add_post("/b/{backend}/v1/messages", fake.anthropic)
+    app.router.add_post("/b/{backend}/v1beta/models/{model}:generateContent", fake.gemini)
+    app.router.add_get("/admin/backends/{backend}", fake.get_backend)
+    app.router.add_put("/admin/backends/{backend}/faults", fake.put_faults)
+    app.router.add_post("/admin/reset", fake.reset)
+    app.router.add_get("/healthz", fake.health)
     return app
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
-from infra.providers.http_errors import error_from_exception, error_from_response
+from infra.providers.http_errors import error_from_exception, error_from_response, timeout_error
 from schemas.config import BackendConfig
 from schemas.errors import ProviderError
 from schemas.protocols import ProviderCall, ProviderResult
@@ -41,13 +42,19 @@ class HttpJsonProvider:
 
     # --- the one call --------------------------------------------------------------------------------------
     async def complete(self, call: ProviderCall) -> ProviderResult:
+        """POST and read the whole answer within ``call.timeout_s`` in all. httpx's own timeout applies to each
+        step (connect, write, every read) separately, so a server trickling bytes would hold the call for as
+        long as it trickles: one overall deadline (issue 13, finding 4) is the timeout the caller asked for."""
         headers = {"content-type": "application/json", **self.auth_headers()}
         if call.request_id:
             headers["x-request-id"] = call.request_id
         try:
-            response = await self._client.post(
-                self.url(call), json=self.build_body(call), headers=headers, timeout=call.timeout_s
-            )
+            async with asyncio.timeout(call.timeout_s):
+                response = await self._client.post(
+                    self.url(call), json=self.build_body(call), headers=headers, timeout=call.timeout_s
+                )
+        except TimeoutError:
+            raise timeout_error(self.name, call.timeout_s) from None
         except httpx.HTTPError as exc:
             raise error_from_exception(self.name, exc) from None
         if response.status_code >= 400:

@@ -23,6 +23,7 @@ __all__ = [
     "parse_duration",
     "parse_reset_time",
     "parse_retry_after",
+    "timeout_error",
 ]
 
 RETRIABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -157,6 +158,16 @@ def backend_fault(error: ProviderError, *, model_listed: bool) -> BackendFault |
     if error.code == ErrorCode.PROVIDER_MODEL_NOT_FOUND:
         return BackendFault(f"model not found ({error.status})", unhealthy=model_listed)
     return None
+
+
+def timeout_error(backend: str, timeout_s: float) -> ProviderError:
+    """The call's overall timeout passed (however far the request got): retriable, like any timeout."""
+    return ProviderError(
+        f"{backend}: timed out after {timeout_s:g} s in all",
+        backend=backend,
+        retriable=True,
+        code=ErrorCode.PROVIDER_TIMEOUT,
+    )
 
 
 def error_from_exception(backend: str, exc: Exception) -> ProviderError:

@@ -163,3 +163,21 @@ async def test_faust_keeps_its_data_under_the_state_dir(monkeypatch: pytest.Monk
         assert appdir.parent == Path(app.conf.datadir) and in_cwd == []
     finally:
         await app.router_service.aclose()
+
+
+async def test_every_redis_store_shares_one_breaker_and_every_fallback_is_in_the_metric() -> None:
+    """Issue 13, finding 6: one breaker per process (nothing connects while building)."""
+    cfg = _config(redis={"enabled": True}, cache={"enabled": True, "semantic": False})
+    engine = await build_engine(
+        cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"cluster_concurrency": True})})
+    )
+    try:
+        breaker = engine.redis_breaker
+        assert breaker is not None
+        stores = [engine.idempotency, engine.circuits, engine.limiter, engine.leases]
+        assert all(s._breaker is breaker for s in stores)  # type: ignore[attr-defined]
+        assert engine.cache is not None and engine.cache.store._guard.__self__ is breaker  # type: ignore[attr-defined]
+        components = {d.component for d in engine.metrics.sources.degradations}
+        assert components == {"redis", "idempotency", "circuits", "rate_limits", "leases", "cache", "embedder"}
+    finally:
+        await engine.aclose()

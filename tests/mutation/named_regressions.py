@@ -45,8 +45,8 @@ CASES = [
     (
         "overdue lane capped",
         "agents/scheduler.py",
-        "min(self._overdue_tokens + self.settings.overdue_share, 1.0)",
-        "min(self._overdue_tokens + self.settings.overdue_share, 0.99)",
+        "self._overdue_tokens += self.settings.overdue_share",
+        "self._overdue_tokens = min(self._overdue_tokens + self.settings.overdue_share, 0.99)",
         "tests/unit/agents/test_scheduler.py::test_overdue_lane_serves_exactly_its_share",
     ),
     (

@@ -14,15 +14,37 @@ from schemas.events import PRIORITIES, Priority
 
 CRIT, HIGH, NORM, BATCH = PRIORITIES
 NO_DEMOTION = TenantDemotion(enabled=False)
+NEVER = 1e9  # a max wait no scenario reaches
+
+# a scheduler bug that loops forever inside one pop must fail its test quickly, not hang the run
+pytestmark = pytest.mark.timeout(10)
 
 
 def _settings(**kw: object) -> SchedulerSettings:
     return SchedulerSettings.model_validate(kw)
 
 
-def _push(sched: FairScheduler, tenant: str, n: int, now: float, *, p: Priority = BATCH, cost: float = 1.0) -> None:
+def _push(
+    sched: FairScheduler,
+    tenant: str,
+    n: int,
+    now: float,
+    *,
+    p: Priority = BATCH,
+    cost: float = 1.0,
+    arrival: float | None = None,
+) -> None:
     for _ in range(n):
-        sched.push(Ticket(p, tenant, arrival=now, cost=cost), now)
+        sched.push(Ticket(p, tenant, arrival=now if arrival is None else arrival, cost=cost), now)
+
+
+def _classes(sched: FairScheduler, n: int, now: float) -> list[Priority]:
+    out = []
+    for _ in range(n):
+        t = sched.pop(now)
+        assert t is not None
+        out.append(t.priority)
+    return out
 
 
 def _order(sched: FairScheduler, n: int, now: float = 0.0) -> str:
@@ -146,20 +168,22 @@ def test_progress_with_many_tenants_and_mixed_costs() -> None:
 
 # --- multi-level feedback --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("usage", "demoted", "demotions"),
+    ("usage", "tenant_weights", "demoted", "demotions"),
     [
-        ({"a": 1, "b": 0}, "", 0),  # 1 is not above 2 × 0 + one quantum of slack
-        ({"a": 2, "b": 0}, "a", 1),
-        ({"a": 3, "b": 1, "c": 0}, "a", 1),  # the others' mean is 0.5: 3 > 2 × 0.5 + 1
-        ({"a": 4, "b": 3, "c": 0}, "", 0),  # the others' mean is 1.5: 4 is not above 2 × 1.5 + 1
-        ({"a": 5, "b": 5, "c": 0, "d": 0}, "ab", 2),
+        ({"a": 1, "b": 0}, {}, "", 0),  # 1 is not above 2 × 0 + one quantum of slack
+        ({"a": 2, "b": 0}, {}, "a", 1),
+        ({"a": 3, "b": 1, "c": 0}, {}, "a", 1),  # the others' mean is 0.5: 3 > 2 × 0.5 + 1
+        ({"a": 4, "b": 3, "c": 0}, {}, "", 0),  # the others' mean is 1.5: 4 is not above 2 × 1.5 + 1
+        ({"a": 5, "b": 5, "c": 0, "d": 0}, {}, "ab", 2),
+        ({"a": 3, "b": 0}, {"gold": 3.0}, "", 0),  # the slack is the largest quantum (3), whoever holds it
+        ({"a": 4, "b": 0}, {"gold": 3.0}, "a", 1),
     ],
 )
 def test_demotion_threshold_is_factor_times_the_others_mean_plus_a_quantum(
-    usage: dict[str, int], demoted: str, demotions: int
+    usage: dict[str, int], tenant_weights: dict[str, float], demoted: str, demotions: int
 ) -> None:
     now = 50.0  # usage stamped and read at the same instant: no decay
-    sched = _with_usage(usage, now, demotion=TenantDemotion(window_s=10.0, factor=2.0))
+    sched = _with_usage(usage, now, tenant_weights=tenant_weights, demotion=TenantDemotion(window_s=10.0, factor=2.0))
     for tenant in usage:
         _push(sched, tenant, 2, now)
     assert sched.pop(now) is not None
@@ -217,3 +241,154 @@ def test_level_of_an_unknown_tenant_is_zero() -> None:
     sched.push(Ticket(NORM, "x", arrival=0.0), 0.0)
     sched.pop(0.0)
     assert sched.level(NORM, "x") == 0
+
+
+def test_an_overdue_demoted_tenant_is_dispatched_at_its_level_and_then_forgotten() -> None:
+    s = _settings(max_wait_s={CRIT: NEVER, HIGH: NEVER, NORM: NEVER, BATCH: 5.0}, overdue_share=0.5)
+    sched = FairScheduler(s)
+    _push(sched, "a", 3, 0.0)
+    assert _order(sched, 3) == "aaa"
+    _push(sched, "a", 1, 0.0)  # due at 5
+    _push(sched, "b", 3, 10.0)
+    first, second = sched.pop(10.0), sched.pop(10.0)
+    assert first is not None and (first.tenant, first.lane, first.level) == ("b", "share", 0)  # a demoted
+    assert second is not None and (second.tenant, second.lane, second.level) == ("a", "overdue", 1)
+    assert sched.level(BATCH, "a") == 0  # nothing of a waits any more
+
+
+# --- overdue lane -----------------------------------------------------------------------------------------------------
+def _overdue_batch(share: float = 0.5, batch_wait: float = 1.0) -> FairScheduler:
+    """Critical outweighs batch 1000:1, so only the overdue lane serves batch."""
+    return FairScheduler(
+        _settings(
+            weights={CRIT: 1000.0, HIGH: 4.0, NORM: 2.0, BATCH: 1.0},
+            aging_s=None,
+            overdue_share=share,
+            max_wait_s={CRIT: NEVER, HIGH: NEVER, NORM: NEVER, BATCH: batch_wait},
+        )
+    )
+
+
+def test_a_request_is_overdue_from_its_due_time_on() -> None:
+    sched = _overdue_batch(share=1.0, batch_wait=5.0)
+    _push(sched, "b", 1, 5.0, arrival=0.0)
+    _push(sched, "c", 1, 5.0, p=CRIT)
+    first = sched.pop(5.0)  # due exactly now
+    assert first is not None and (first.priority, first.lane) == (BATCH, "overdue")
+
+
+def test_a_credit_within_float_noise_of_one_takes_the_overdue_lane() -> None:
+    sched = _overdue_batch(share=1.0 - 1e-9)  # e.g. ten shares of 0.1 add up to 0.9999999999999999
+    _push(sched, "b", 1, 10.0, arrival=0.0)
+    _push(sched, "c", 1, 10.0, p=CRIT)
+    first = sched.pop(10.0)
+    assert first is not None and (first.priority, first.lane) == (BATCH, "overdue")
+
+
+def test_the_overdue_lane_earns_no_credit_while_nothing_is_overdue() -> None:
+    sched = _overdue_batch(share=0.5)
+    _push(sched, "c", 10, 0.0, p=CRIT)
+    assert _classes(sched, 4, 0.0) == [CRIT] * 4
+    _push(sched, "b", 2, 10.0, arrival=0.0)  # overdue on arrival
+    assert _classes(sched, 4, 10.0) == [CRIT, BATCH, CRIT, BATCH]  # the lane starts empty: every second dispatch
+
+
+@pytest.mark.parametrize(("share", "pops", "overdue"), [(0.75, 12, 9), (0.4, 15, 6)])
+def test_overdue_lane_gets_at_least_its_share_when_it_is_not_a_unit_fraction(
+    share: float, pops: int, overdue: int
+) -> None:
+    sched = _overdue_batch(share=share)
+    _push(sched, "b", pops, 10.0, arrival=0.0)
+    _push(sched, "c", pops, 10.0, p=CRIT)
+    assert _classes(sched, pops, 10.0).count(BATCH) >= overdue
+
+
+def test_overdue_detection_looks_at_every_tenant_of_a_class() -> None:
+    sched = FairScheduler(_settings(overdue_share=1.0, max_wait_s={CRIT: NEVER, HIGH: NEVER, NORM: 5.0, BATCH: NEVER}))
+    _push(sched, "a", 1, 9.0, p=NORM, arrival=0.0)  # overdue at 10, but not the last tenant's head
+    _push(sched, "b", 1, 9.0, p=NORM)
+    first = sched.pop(10.0)
+    assert first is not None and (first.tenant, first.lane) == ("a", "overdue")
+
+
+def test_an_overdue_dispatch_does_not_take_the_tenants_turn() -> None:
+    s = _settings(
+        demotion=NO_DEMOTION, overdue_share=1.0, max_wait_s={CRIT: NEVER, HIGH: NEVER, NORM: 5.0, BATCH: NEVER}
+    )
+    sched = FairScheduler(s)
+    _push(sched, "a", 1, 9.0, p=NORM, arrival=0.0)
+    _push(sched, "a", 2, 9.0, p=NORM)
+    _push(sched, "b", 2, 9.0, p=NORM)
+    served = [sched.pop(10.0) for _ in range(5)]
+    assert [(t.tenant, t.lane) for t in served if t is not None] == [
+        ("a", "overdue"),
+        ("a", "share"),  # a's DRR turn is still due
+        ("b", "share"),
+        ("a", "share"),
+        ("b", "share"),
+    ]
+
+
+def test_an_overdue_dispatch_is_charged_at_the_classs_aged_weight() -> None:
+    s = _settings(
+        weights=dict.fromkeys(PRIORITIES, 1.0),
+        aging_s=10.0,
+        overdue_share=1.0,
+        max_wait_s={CRIT: NEVER, HIGH: NEVER, NORM: NEVER, BATCH: 50.0},
+    )
+    sched = FairScheduler(s)
+    _push(sched, "b", 1, 100.0, arrival=0.0)  # waited 100 s: weight 1 × (1 + 100/10), charged 1/11
+    _push(sched, "b", 3, 100.0)
+    _push(sched, "c", 3, 100.0, p=CRIT)
+    assert _classes(sched, 7, 100.0) == [BATCH, CRIT, BATCH, CRIT, BATCH, CRIT, BATCH]
+
+
+# --- shares between classes ------------------------------------------------------------------------------------------
+def test_a_class_whose_head_has_not_waited_competes_at_its_plain_weight() -> None:
+    s = _settings(
+        weights={CRIT: 2.0, HIGH: 1.0, NORM: 1.0, BATCH: 1.0}, aging_s=1.0, max_wait_s=dict.fromkeys(PRIORITIES, NEVER)
+    )
+    sched = FairScheduler(s)
+    _push(sched, "b", 6, 1.0, arrival=0.0)  # waited 1 s = aging_s: weight 1 × 2
+    _push(sched, "c", 6, 1.0, p=CRIT)  # waited 0 s: weight 2
+    assert _classes(sched, 8, 1.0) == [CRIT, BATCH] * 4
+
+
+def test_the_head_requests_cost_decides_which_class_finishes_first() -> None:
+    sched = FairScheduler(_settings(aging_s=None, max_wait_s=dict.fromkeys(PRIORITIES, NEVER)))
+    _push(sched, "c", 2, 0.0, p=CRIT, cost=10.0)  # 10 / 8 > 1 / 1
+    _push(sched, "b", 2, 0.0)
+    assert _classes(sched, 4, 0.0) == [BATCH, CRIT, BATCH, CRIT]
+
+
+def test_an_idle_class_rejoins_at_the_current_virtual_time_even_with_one_request() -> None:
+    sched = FairScheduler(_settings(aging_s=None, max_wait_s=dict.fromkeys(PRIORITIES, NEVER)))
+    _push(sched, "c", 100, 0.0, p=CRIT)
+    assert _classes(sched, 50, 0.0) == [CRIT] * 50
+    _push(sched, "h", 1, 0.0, p=HIGH)
+    # not 50 requests' worth of banked credit: high's finish ties with critical's, the higher class goes first
+    assert _classes(sched, 3, 0.0) == [CRIT, HIGH, CRIT]
+
+
+# --- eager end of a DRR turn -----------------------------------------------------------------------------------------
+def test_three_tenants_take_turns_in_order() -> None:
+    sched = FairScheduler(_settings(demotion=NO_DEMOTION))
+    for tenant in "abc":
+        _push(sched, tenant, 2, 0.0, p=NORM)
+    assert _order(sched, 6) == "abcabc"
+
+
+def test_a_turn_covers_several_small_requests_up_to_the_quantum() -> None:
+    sched = FairScheduler(_settings(demotion=NO_DEMOTION))
+    _push(sched, "a", 4, 0.0, p=NORM, cost=0.5)
+    _push(sched, "b", 4, 0.0, p=NORM, cost=0.5)
+    assert _order(sched, 8) == "aabbaabb"
+
+
+def test_a_new_tenant_joins_the_round_behind_the_tenants_already_waiting() -> None:
+    sched = FairScheduler(_settings(demotion=NO_DEMOTION))
+    _push(sched, "a", 3, 0.0, p=NORM)
+    _push(sched, "b", 3, 0.0, p=NORM)
+    assert _order(sched, 1) == "a"  # a's turn is over: the round goes on with b, then a
+    _push(sched, "n", 3, 0.0, p=NORM)
+    assert _order(sched, 8) == "banbanbn"
