@@ -21,25 +21,12 @@ from schemas.errors import WorkerStop
 from schemas.events import ChatMessage, ChatRequest, ChatResponse, DeadLetter, ErrorCode, FailureEvent
 from schemas.wire import TopicNames, decode, encode
 from streams.publishers import MemoryPublisher
+from tests.doubles import MemoryIdempotency
 from tests.functional.conftest import trusted_ingress
 
 TOPICS = TopicNames("t")
 INGRESS = trusted_ingress(TOPICS)
 DEFAULT_LIMIT = WorkerSettings().max_request_bytes
-
-
-class MemoryIdempotency:
-    def __init__(self) -> None:
-        self.done: dict[str, bytes] = {}
-
-    async def get(self, key: str) -> bytes | None:
-        return self.done.get(key)
-
-    async def put(self, key: str, response: bytes) -> None:
-        self.done[key] = response
-
-    async def aclose(self) -> None:
-        return None
 
 
 class FlakyPublisher(MemoryPublisher):

@@ -23,26 +23,13 @@ from schemas.events import ChatMessage, ChatRequest, ChatResponse, DeadLetter, F
 from schemas.signing import sign_request, sign_retry
 from schemas.wire import RETRY_HEADER, Header, TopicNames, decode, encode
 from streams.publishers import MemoryPublisher
+from tests.doubles import MemoryIdempotency
 from tests.functional.conftest import ROUTER_KEY, set_faults, stats, trusted_ingress
 
 TOPICS = TopicNames("t")
 ACME_KEY = b"acme-signing-key-0123456789abcdef0123"
 ACME_OLD_KEY = b"acme-old-signing-key-0123456789abcdef"
 GLOBEX_KEY = b"globex-signing-key-0123456789abcdef01"
-
-
-class MemoryIdempotency:
-    def __init__(self) -> None:
-        self.done: dict[str, bytes] = {}
-
-    async def get(self, key: str) -> bytes | None:
-        return self.done.get(key)
-
-    async def put(self, key: str, response: bytes) -> None:
-        self.done[key] = response
-
-    async def aclose(self) -> None:
-        return None
 
 
 class Directory:

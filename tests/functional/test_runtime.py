@@ -27,6 +27,7 @@ from streams.library import Router
 from streams.paths import state_dir
 from streams.publishers import MemoryPublisher
 from streams.runtime import build_engine, build_service
+from tests.doubles import ignore_cancellation as _ignore_cancellation
 
 PROMPT_S = 3.0
 
@@ -44,14 +45,6 @@ def _config(**extra: Any) -> RouterConfig:
         **extra,
     }
     return RouterConfig.model_validate(data)
-
-
-async def _ignore_cancellation(release: asyncio.Event) -> None:
-    while not release.is_set():
-        try:
-            await release.wait()
-        except asyncio.CancelledError:
-            continue
 
 
 async def _returns_promptly(aw: Any) -> None:

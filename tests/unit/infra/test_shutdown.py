@@ -14,6 +14,7 @@ from infra.cache.semantic_cache import SemanticCache
 from infra.cache.store import CacheEvent, MemoryCacheStore
 from infra.shutdown import close_all, stop_tasks
 from schemas.config import CacheSettings
+from tests.doubles import ignore_cancellation as _ignore_cancellation
 
 T = TypeVar("T")
 
@@ -39,14 +40,6 @@ async def _block_losing_one_cancel(entered: asyncio.Event) -> None:
     except asyncio.CancelledError:
         pass  # lost
     await asyncio.Event().wait()
-
-
-async def _ignore_cancellation(release: asyncio.Event) -> None:
-    while not release.is_set():
-        try:
-            await release.wait()
-        except asyncio.CancelledError:
-            continue
 
 
 async def test_a_task_that_loses_one_cancellation_still_stops() -> None:
