@@ -239,6 +239,15 @@ def test_a_trip_opens_at_once_and_only_reports_the_first_time() -> None:
     assert again is not None and (again.old, again.new) == (CircuitState.HALF_OPEN, CircuitState.OPEN)
 
 
+def test_a_trip_counts_as_a_failed_call_in_the_reported_failure_rate() -> None:
+    """The health board reports ``failure_rate``: a refused call is a failed call there too."""
+    br = _breaker(Clock())
+    for _ in range(3):
+        br.record_success()
+    br.trip("credentials rejected (401)")
+    assert br.failure_rate == 0.25
+
+
 def test_board_trips_on_a_refused_call_and_on_a_refused_probe() -> None:
     clock = Clock()
     board = HealthBoard(["a", "b"], HealthSettings(), clock)

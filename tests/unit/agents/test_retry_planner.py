@@ -249,8 +249,12 @@ def test_a_request_gives_up_once_it_waited_the_most_rounds() -> None:
 
     backoff = Backoff()
     decision = _plan(_round(rounds=MAX_RETRY_ROUNDS), backoff)
-    assert isinstance(decision, GiveUp) and decision.reason is DeadLetterReason.RETRIES_EXHAUSTED
-    assert f"{MAX_RETRY_ROUNDS} rounds" in decision.message
+    assert decision == GiveUp(
+        DeadLetterReason.RETRIES_EXHAUSTED,
+        Stage.PROVIDER,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        f"gave up after {MAX_RETRY_ROUNDS} rounds; last error: b2: HTTP 503",
+    )
     assert backoff.asked == []  # 2 ** (rounds - 1) is never computed beyond the cap
 
 
