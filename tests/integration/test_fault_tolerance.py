@@ -52,6 +52,9 @@ async def test_each_error_class_is_retried_or_not(make_env: EnvFactory) -> None:
     env = await make_env(
         backends=[(name, [f"m-{name}"]) for name in CASES],
         health={"breaker": {"consecutive_failures": 50, "min_calls": 50}},
+        # retriable cases must not run out of attempts before the test has seen every case fail once and healed
+        # the backends: on a loaded machine that wait took long enough for 6 quick attempts of `reset` to run out
+        worker={"retry": {"max_attempts": 50, "base_delay_s": 0.2, "max_delay_s": 1.0}},
     )
     for backend in env.backends:
         env.config.backend(backend).timeout_s = 1.0
