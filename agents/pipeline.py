@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from agents.ingress import Admitted, Ingress, RawMessage, Refused, TopicDirectory
 from agents.outcomes import Outcome
 from agents.processor import RequestProcessor
+from agents.request_claim import Answered, Owned, RequestClaims
 from agents.retry_planner import RetryPlan
 from agents.serving import serve
 from agents.slot_gate import SlotGate
@@ -76,12 +77,14 @@ class PipelineStats:
     expired: int = 0
     internal_errors: int = 0
     refused: int = 0  # unauthenticated, invalid tenant, forbidden reply_to
+    claim_waits: int = 0  # copies that found their request being served by another copy and waited
 
 
 class Pipeline:
     """Decode → admit (ingress) → dedupe → wait for a slot → one round → publish (response | retry), failures,
     dead letter. ``directory`` (None: no checks) creates tenants' topics on first use and tells whether a
-    ``reply_to`` topic exists, so a publish never waits on a topic that is not there. ``max_record_bytes``: the
+    ``reply_to`` topic exists, so a publish never waits on a topic that is not there. ``claims`` (default: on
+    ``idempotency`` with default timings) makes one provider call per request id. ``max_record_bytes``: the
     largest record parsed, and the size no dead letter exceeds (``worker.max_request_bytes``); ``sleep`` waits
     between publish tries (injected by tests)."""
 
@@ -93,6 +96,7 @@ class Pipeline:
         gate: SlotGate,
         idempotency: IdempotencyStore,
         *,
+        claims: RequestClaims | None = None,
         directory: TopicDirectory | None = None,
         retry_tiers_s: list[float] | None = None,
         cost_unit: str = "requests",
@@ -110,7 +114,7 @@ class Pipeline:
         self._topics = ingress.topics
         self._directory = directory
         self._gate = gate
-        self._idempotency = idempotency
+        self._claims = claims or RequestClaims(idempotency)
         self._tiers = retry_tiers_s or list(DEFAULT_RETRY_TIERS_S)
         self.stats = PipelineStats()
 
@@ -259,26 +263,39 @@ class Pipeline:
             return
         request = admitted.request
         headers = self._headers(raw, request)
-        remembered = await self._idempotency.get(admitted.idempotency_key)
-        if remembered is not None:
-            # redelivery after a crash or a duplicate produce: answer again with the same response, no new call
+        claim = await self._claims.acquire(admitted.idempotency_key)
+        if claim.waited:
+            self.stats.claim_waits += 1
+        if isinstance(claim, Answered):
+            # served already (a redelivery after a crash, a duplicate produce, a copy that waited for the one
+            # in flight): answer again with the same response, no new call
             self.stats.redelivered += 1
-            await self._send(admitted.reply_topic, remembered, key=request.request_id.encode(), headers=headers)
+            await self._send(admitted.reply_topic, claim.response, key=request.request_id.encode(), headers=headers)
             return
-        outcome = await serve(
-            request,
-            self._processor,
-            self._gate,
-            arrival=self._gate.clock() - admitted.queued_s,
-            cost=cost_units(request, self._cost_unit),
-            state=admitted.state,
-        )
+        try:
+            await self._serve_claimed(raw, admitted, claim, headers)
+        finally:
+            await self._claims.release(claim)  # no-op once answered; otherwise the request is given back
+
+    async def _serve_claimed(
+        self, raw: RawMessage, admitted: Admitted, claim: Owned, headers: list[tuple[str, bytes]]
+    ) -> None:
+        request = admitted.request
+        async with self._claims.held(claim):
+            outcome = await serve(
+                request,
+                self._processor,
+                self._gate,
+                arrival=self._gate.clock() - admitted.queued_s,
+                cost=cost_units(request, self._cost_unit),
+                state=admitted.state,
+            )
         if outcome.expired:
             self.stats.expired += 1
         if outcome.retry is not None:
             await self._schedule_retry(raw, admitted, outcome.retry, outcome.failures)
             return
-        await self._publish(raw, admitted, outcome, headers)
+        await self._publish(raw, admitted, outcome, headers, claim)
 
     async def _schedule_retry(
         self, raw: RawMessage, admitted: Admitted, plan: RetryPlan, failures: list[FailureEvent]
@@ -299,12 +316,14 @@ class Pipeline:
         log.debug("request %s retries in %.2fs via %s", request.request_id, plan.delay_s, topic)
 
     async def _publish(
-        self, raw: RawMessage, admitted: Admitted, outcome: Outcome, headers: list[tuple[str, bytes]]
+        self, raw: RawMessage, admitted: Admitted, outcome: Outcome, headers: list[tuple[str, bytes]], claim: Owned
     ) -> None:
+        """Remember the answer first, then publish: a worker that dies in between is answered from memory."""
         request = admitted.request
         response = outcome.response
         assert response is not None
         body = encode(response)
+        await self._claims.answered(claim, body)
         key = request.request_id.encode()
         sends = [self._send(admitted.reply_topic, body, key=key, headers=headers)]
         for failure in outcome.failures:
@@ -330,7 +349,6 @@ class Pipeline:
             self.stats.dead_lettered += 1
         if self._on_response is not None:
             self._on_response(response)
-        await self._idempotency.put(admitted.idempotency_key, body)
 
     @staticmethod
     def _headers(raw: RawMessage, request: ChatRequest) -> list[tuple[str, bytes]]:

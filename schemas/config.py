@@ -124,6 +124,17 @@ class RedisSettings(_Strict):
     enabled: bool = True
     key_prefix: str = "llmr:"
     result_ttl_s: int = Field(default=86_400, ge=1, description="how long answered requests are remembered")
+    claim_ttl_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="a request being served is claimed for this long, renewed every third of it while the call "
+        "runs; a worker that dies releases its requests within this time",
+    )
+    claim_wait_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="the longest a copy of a request waits for the claiming copy's answer before serving it too",
+    )
     socket_timeout_s: float = Field(default=0.5, gt=0)
     breaker_failures: int = Field(
         default=1, ge=1, description="consecutive Redis timeouts/connection errors that open the Redis breaker"

@@ -21,6 +21,7 @@ from agents.health_service import HealthService
 from agents.ingress import Ingress, IngressPolicy, TopicDirectory
 from agents.pipeline import Pipeline
 from agents.processor import RequestProcessor
+from agents.request_claim import RequestClaims
 from agents.retry_agent import RetryForwarder
 from agents.routing import ExemplarIndex, ModelRouter
 from agents.scheduler import create_scheduler
@@ -323,6 +324,7 @@ def build_service(engine: Engine, *, directory: TopicDirectory | None = None) ->
         build_ingress(cfg),
         engine.gate,
         engine.idempotency,
+        claims=RequestClaims(engine.idempotency, ttl_s=cfg.redis.claim_ttl_s, wait_s=cfg.redis.claim_wait_s),
         directory=directory,
         retry_tiers_s=cfg.worker.retry.tiers_s,
         cost_unit=cfg.worker.scheduler.cost_unit,

@@ -181,7 +181,8 @@ async def test_a_publish_that_always_fails_stops_the_worker_without_a_dead_lette
 ) -> None:
     """Observable: ``handle`` raises WorkerStop (the agent then stops without acknowledging the record), after a
     bounded number of tries; the failure is not turned into an internal-error dead letter (that would let the
-    record be acknowledged); nothing is remembered as answered, so the redelivered record is served again."""
+    record be acknowledged). The answer is remembered before it is published, so the redelivered record is
+    answered from memory (tests/functional/test_request_claims.py) rather than lost or called twice."""
     pub, sleeps, seen = FlakyPublisher(failures=None), Sleeps(), MemoryIdempotency()
     answered: list[ChatResponse] = []
     pipeline = _pipeline(_config(fake_server), pub, sleeps=sleeps, idempotency=seen, on_response=answered.append)
@@ -189,7 +190,8 @@ async def test_a_publish_that_always_fails_stops_the_worker_without_a_dead_lette
         await pipeline.handle(_raw(_valid()))
     assert stop.value.code == ErrorCode.PUBLISH_FAILED and TOPICS.responses in stop.value.message
     assert pub.tried == [TOPICS.responses] * PUBLISH_ATTEMPTS and len(sleeps.waits) == PUBLISH_ATTEMPTS - 1
-    assert pub.records == [] and seen.done == {} and answered == []
+    assert pub.records == [] and answered == []
+    assert [decode(ChatResponse, v).status for v in seen.done.values()] == ["ok"] and seen.claims == {}
     assert (pipeline.stats.answered, pipeline.stats.internal_errors, pipeline.stats.dead_lettered) == (0, 0, 0)
 
 
