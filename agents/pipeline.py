@@ -320,6 +320,7 @@ class Pipeline:
     ) -> None:
         """Remember the answer first, then publish: a worker that dies in between is answered from memory."""
         request = admitted.request
+        outcome = self._deliverable(outcome)
         response = outcome.response
         assert response is not None
         body = encode(response)
@@ -349,6 +350,25 @@ class Pipeline:
             self.stats.dead_lettered += 1
         if self._on_response is not None:
             self._on_response(response)
+
+    def _deliverable(self, outcome: Outcome) -> Outcome:
+        """``outcome``, or an error in its place when its answer is over the record limit: retrying a publish
+        the broker must refuse would stop every worker in turn on the same record."""
+        response = outcome.response
+        assert response is not None
+        size = len(encode(response))
+        if size <= self._max_record_bytes:
+            return outcome
+        message = (
+            f"the answer is {size} bytes, over the record limit of {self._max_record_bytes} bytes "
+            "(worker.max_request_bytes); not publishable: replay with a lower max_tokens"
+        )
+        log.warning("request %s: %s", response.request_id, message)
+        error = ErrorInfo(code=ErrorCode.RESPONSE_TOO_LARGE, message=message)
+        small = response.model_copy(  # what was served and what it cost stay; only the content goes
+            update={"status": "error", "content": None, "error": error, "attempts": response.attempts[-20:]}
+        )
+        return Outcome(small, outcome.failures, DeadLetterReason.UNDELIVERABLE, None, outcome.expired)
 
     @staticmethod
     def _headers(raw: RawMessage, request: ChatRequest) -> list[tuple[str, bytes]]:

@@ -86,6 +86,7 @@ class DeadLetterReason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     UNAUTHENTICATED = "unauthenticated"  # the tenant's signature is missing or wrong (never served)
     FORBIDDEN = "forbidden"  # authenticated, but asked for what the tenant may not (e.g. a foreign reply_to)
+    UNDELIVERABLE = "undeliverable"  # served, but the answer cannot be published (e.g. over the record limit)
 
 
 class Stage(StrEnum):
@@ -112,6 +113,7 @@ class ErrorCode(StrEnum):
     RECORD_TOO_LARGE = "record_too_large"  # key + value + headers over worker.max_request_bytes (not parsed)
     JSON_TOO_DEEP = "json_too_deep"  # nesting beyond the parser's recursion limit
     NUMBER_TOO_LARGE = "number_too_large"  # an integer beyond Python's int conversion limit (4300 digits)
+    RESPONSE_TOO_LARGE = "response_too_large"  # the provider's answer is over the record limit: not publishable
     # the trust boundary (issue 12): who sent it, and where its answer may go
     UNAUTHENTICATED = "unauthenticated"
     INVALID_TENANT = "invalid_tenant"

@@ -21,9 +21,9 @@ from infra.config_loader import parse_config
 from infra.fake_provider.server import FakeProviderServer
 from infra.idempotency import ClaimState
 from infra.providers.pool import BackendPool
-from schemas.config import RouterConfig
+from schemas.config import RouterConfig, WorkerSettings
 from schemas.errors import WorkerStop
-from schemas.events import ChatMessage, ChatRequest, ChatResponse
+from schemas.events import ChatMessage, ChatRequest, ChatResponse, DeadLetter
 from schemas.wire import TopicNames, decode, encode
 from streams.publishers import MemoryPublisher
 from tests.doubles import MemoryIdempotency
@@ -192,3 +192,24 @@ async def test_without_shared_state_every_copy_is_served(fake_server: FakeProvid
     await asyncio.gather(pipeline.handle(_raw(7)), pipeline.handle(_raw(8)))
     assert (await stats(fake_server, "b1"))["calls"] == 2
     assert [r.status for r in _responses(pub)] == ["ok", "ok"]
+
+
+async def test_an_answer_too_large_to_publish_becomes_an_error_response_and_one_dead_letter(
+    fake_server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider answer over the record limit could never be published: retried, it would stop every worker in
+    turn (a poison pill). It is answered with ``response_too_large`` instead (small, publishable, remembered for
+    redeliveries) and dead-lettered once for replay, e.g. to a model with a lower max_tokens."""
+    import infra.fake_provider.server as fake_module
+
+    monkeypatch.setattr(fake_module, "fake_answer", lambda model, messages: "x " * 600_000)
+    store, pub = MemoryIdempotency(), MemoryPublisher()
+    pipeline = _pipeline(fake_server, pub, store)
+    await pipeline.handle(_raw())
+    [answer] = _responses(pub)
+    assert answer.status == "error" and answer.error is not None and answer.error.code == "response_too_large"
+    assert "bytes" in answer.error.message and answer.content is None
+    [letter] = [decode(DeadLetter, r.value) for r in pub.on(TOPICS.deadletter)]
+    assert (letter.reason, letter.code, letter.request_id) == ("undeliverable", "response_too_large", "r-1")
+    assert all(len(r.value) < WorkerSettings().max_request_bytes for r in pub.records)
+    assert decode(ChatResponse, store.done["acme:r-1"]) == answer
