@@ -19,6 +19,8 @@ applied per attempt by the processor (:meth:`ModelRouter.switch_order` puts satu
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import re
 import time
@@ -32,10 +34,13 @@ from agents.entitlements import Entitlements
 from agents.health_board import HealthBoard
 from agents.strategies import Candidate, StrategyRegistry, default_strategies
 from agents.token_estimate import DEFAULT_COMPLETION_TOKENS, estimate_prompt_tokens
+from infra.degraded import Degradation
 from infra.pricing import PriceTable
 from schemas.config import RouteConfig, RouteMatch, RouterConfig
 from schemas.errors import NoRouteError
 from schemas.events import ChatRequest, ErrorCode, RoutingDecision
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Candidate", "ExemplarIndex", "ModelRouter", "RouteMatcher", "RoutePlan"]
 
@@ -99,14 +104,20 @@ class RouteMatcher:
 
 
 class ExemplarIndex:
-    """Embeddings of each route's example prompts; scores a prompt against every route at once."""
+    """Embeddings of each route's example prompts; scores a prompt against every route at once. An embedder that
+    fails or takes longer than ``timeout_s`` yields no scores (routing falls back to the rules) and counts as a
+    degradation: a routing hint must never fail or stall a request."""
 
     def __init__(
         self,
         routes: list[RouteConfig],
         embed_many: Callable[[list[str]], Any],
         embed_one: Callable[[str], Any] | None = None,
+        *,
+        timeout_s: float = 2.0,
     ) -> None:
+        self._timeout_s = timeout_s
+        self.degraded = Degradation(log, "exemplar routing skipped (embedder failed or slow)", component="routing")
         self._embed_many = embed_many
         self._embed_one = embed_one  # batched and remembered (the cache lookup embedded the same prompt)
         self._routes = [r.name for r in routes if r.match.exemplars]
@@ -116,20 +127,34 @@ class ExemplarIndex:
             self._owner += [i] * len(r.match.exemplars)
             self._texts += r.match.exemplars
         self._matrix: np.ndarray | None = None
+        self._embedding: asyncio.Future[Any] | None = None
 
     @property
     def empty(self) -> bool:
         return not self._texts
 
     async def _ensure(self) -> np.ndarray:
-        if self._matrix is None:
-            self._matrix = np.asarray(await self._embed_many(self._texts), dtype=np.float32)
+        """The exemplars' matrix, embedded once by a task a request's timeout does not cancel (a slow first
+        embedding finishes in the background instead of starting over on every request)."""
+        if self._matrix is not None:
+            return self._matrix
+        if self._embedding is None or (self._embedding.done() and self._embedding.exception() is not None):
+            self._embedding = asyncio.ensure_future(self._embed_many(self._texts))
+        self._matrix = np.asarray(await asyncio.shield(self._embedding), dtype=np.float32)
         return self._matrix
 
     async def scores(self, prompt: str) -> dict[str, float]:
-        """Best similarity of ``prompt`` to each exemplar route."""
+        """Best similarity of ``prompt`` to each exemplar route; none when the embedder fails or is slow."""
         if self.empty:
             return {}
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._scores(prompt)
+        except Exception as exc:  # TimeoutError included: any embedder failure only costs the hint
+            self.degraded.report(exc, "exemplars")
+            return {}
+
+    async def _scores(self, prompt: str) -> dict[str, float]:
         matrix = await self._ensure()
         if self._embed_one is not None:
             query = np.asarray(await self._embed_one(prompt), dtype=np.float32).reshape(-1)

@@ -520,6 +520,9 @@ class RoutingSettings(_Strict):
         default=5.0, gt=0, description="a latency sample older than this no longer marks a backend slow"
     )
     exemplar_embedder: str | None = Field(default=None, description="default: cache.embedder")
+    exemplar_timeout_s: float = Field(
+        default=2.0, gt=0, description="longest wait for a prompt's embedding; past it, routing uses the rules only"
+    )
 
 
 class RouterConfig(_Strict):

@@ -143,6 +143,8 @@ class Engine:
         """Every fallback of this engine (Redis stores, their breaker, cache, embedder): the degraded metric."""
         parts: list[object] = [self.redis_breaker, self.idempotency, self.circuits, self.limiter, self.leases]
         found = [d for d in (getattr(p, "degraded", None) for p in parts) if isinstance(d, Degradation)]
+        if self.router.exemplars is not None:
+            found.append(self.router.exemplars.degraded)
         return found + (self.cache.degradations if self.cache is not None else [])
 
 
@@ -222,7 +224,7 @@ async def _embedders(cfg: RouterConfig) -> tuple[BatchingEmbedder | None, Batchi
 def _exemplars(cfg: RouterConfig, embedder: BatchingEmbedder | None) -> ExemplarIndex | None:
     if embedder is None or not any(r.match.exemplars for r in cfg.routes):
         return None
-    return ExemplarIndex(cfg.routes, embedder.embed_many, embedder.embed_one)
+    return ExemplarIndex(cfg.routes, embedder.embed_many, embedder.embed_one, timeout_s=cfg.routing.exemplar_timeout_s)
 
 
 def _shared_state(
