@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams.commands import add_command, config_of
@@ -81,9 +83,11 @@ def _send(args: argparse.Namespace) -> int:
 
     config = config_of(args)
     request = build_request(args)
+    key = signing_key(args)
+    signed = {"tenant": args.tenant, "key": key} if key is not None else {}
 
     async def go() -> int:
-        async with RouterClient(config.kafka, topics=TopicNames(config.kafka.topic_prefix)) as c:
+        async with RouterClient(config.kafka, topics=TopicNames(config.kafka.topic_prefix), **signed) as c:
             if not args.wait:
                 await c.produce(request)
                 print(request.request_id)
@@ -100,6 +104,27 @@ def _send(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_NO_RESPONSE
+
+
+def signing_key(args: argparse.Namespace) -> str | None:
+    """The tenant's signing key from ``--key-file`` or ``--key-env`` (never from the command line itself, where
+    every user of the machine could read it in the process list)."""
+    from schemas.errors import ConfigError
+
+    if args.key_file is not None:
+        try:
+            key = args.key_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"--key-file {args.key_file}: {exc.strerror or exc}") from None
+        source = f"--key-file {args.key_file}"
+    elif args.key_env is not None:
+        key = os.environ.get(args.key_env, "").strip()
+        source = f"--key-env {args.key_env}"
+    else:
+        return None
+    if not key:
+        raise ConfigError(f"{source}: no signing key there (empty or not set)")
+    return key
 
 
 def _get(args: argparse.Namespace) -> int:
@@ -139,6 +164,13 @@ def _register_send(sub: Subparsers, parents: list[argparse.ArgumentParser]) -> N
         "--priority", default="normal", choices=[p.value for p in PRIORITIES], help="priority class (default: normal)"
     )
     s.add_argument("--tenant", default="default", help="tenant the request is accounted to (default: default)")
+    signing = s.add_mutually_exclusive_group()
+    signing.add_argument(
+        "--key-file", type=Path, default=None, help="file holding the tenant's signing key (security.tenancy: signed)"
+    )
+    signing.add_argument(
+        "--key-env", default=None, metavar="NAME", help="environment variable holding the tenant's signing key"
+    )
     s.add_argument("--model", default=None, help="model name or alias (default: the router decides)")
     s.add_argument("--route", default=None, help="named route from the config; overrides --model")
     s.add_argument("--max-tokens", type=int, default=None, help="cap on the answer's length in tokens")

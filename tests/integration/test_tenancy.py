@@ -93,3 +93,41 @@ async def test_a_forged_retry_header_cannot_steer_the_router(make_env: EnvFactor
     assert [(x.reason, x.request_id) for x in letters] == [("unauthenticated", stray.request_id)]
     on_health = await _records(env.config.kafka.bootstrap_servers, health)
     assert not [k for k, v in on_health if k == b"stray" or v in (encode(steered), encode(stray))]
+
+
+async def test_cli_send_signs_with_the_tenants_key_from_a_file_or_the_environment(
+    make_env: EnvFactory, tmp_path: pytest.TempPathFactory
+) -> None:
+    """``llm-router send --tenant acme --key-file F`` (or ``--key-env NAME``) signs the request and reads the
+    tenant's own response topic; the key never appears on the command line. Without a key the request is
+    refused as unauthenticated (exit 2, the router's reason on stderr)."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = await _signed_env(make_env)
+    env.start_worker()
+    key_file = Path(str(tmp_path)) / "acme.key"
+    key_file.write_text(ACME_KEY + "\n")
+
+    async def send(*extra: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "streams.cli", "send", "signed hello", "--tenant", "acme", "--timeout", "90"],
+            *extra,
+            "--config",
+            str(env.config_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **(environ or {})},
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode or 0, out.decode().strip(), err.decode()
+
+    code, out, err = await send("--key-file", str(key_file))
+    assert code == 0 and out == "[gpt-4o-mini] answer to: signed hello", err
+    code, out, err = await send("--key-env", "ACME_SIGNING_KEY", environ={"ACME_SIGNING_KEY": ACME_KEY})
+    assert code == 0 and out.endswith("signed hello"), err
+    code, _, err = await send("--key-env", "NOT_SET_ANYWHERE")
+    assert code == 2 and "NOT_SET_ANYWHERE" in err
