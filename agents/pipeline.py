@@ -78,6 +78,7 @@ class PipelineStats:
     internal_errors: int = 0
     refused: int = 0  # unauthenticated, invalid tenant, forbidden reply_to
     claim_waits: int = 0  # copies that found their request being served by another copy and waited
+    retry_states_dropped: int = 0  # forged, foreign or over-the-cap retry headers ignored (served as new)
 
 
 class Pipeline:
@@ -159,6 +160,7 @@ class Pipeline:
         admitted: Admitted | None = None
         try:
             verdict = self._ingress.admit(raw, request)
+            self.stats.retry_states_dropped = self._ingress.dropped_states  # the ingress counts, the metric reads here
             if isinstance(verdict, Refused):
                 await self._refuse(raw, request, verdict)
                 return

@@ -252,6 +252,7 @@ async def test_a_forged_retry_header_on_a_request_topic_is_dropped(fake_server: 
     assert (state.rounds, state.origin_topic) == (1, TOPICS.requests("normal"))
     assert (datetime.now(UTC) - state.first_seen).total_seconds() < 60
     assert pipeline.ingress.dropped_states == 1 and pipeline.stats.internal_errors == 0
+    assert pipeline.stats.retry_states_dropped == 1  # exported: llm_router_pipeline{outcome="retry_states_dropped"}
 
 
 async def test_a_signed_retry_state_beyond_the_rounds_cap_is_dropped(fake_server: FakeProviderServer) -> None:
