@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from infra.signing_keys import Keyring
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError
-from schemas.events import ChatRequest, DeadLetterReason, ErrorCode, RetryState, utcnow
+from schemas.events import ChatRequest, DeadLetterReason, ErrorCode, RetryState, utcnow, valid_identifier
 from schemas.signing import sign_retry, verify_request, verify_retry
 from schemas.wire import MAX_RETRY_ROUNDS, Header, TopicNames, valid_tenant
 
@@ -163,6 +163,17 @@ class Ingress:
             self.failures_topic(tenant),
             self.idempotency_key(raw, request),
         )
+
+    def requester_topic(self, raw: RawMessage, tenant: str | None, request_id: str | None) -> str | None:
+        """Where to answer a record whose body did not validate but names its request (id, tenant): the tenant's
+        default reply topic when the router believes the tenant (signed by its key, or trusted producers), never
+        a ``reply_to`` from a body that did not validate; ``None`` when nobody can be identified."""
+        tenant = tenant if tenant is not None else ChatRequest.model_fields["tenant"].default
+        if not valid_identifier(request_id) or not valid_tenant(tenant):
+            return None
+        if self.policy.signed and not self._authentic(raw, tenant):
+            return None
+        return self.reply_topic(tenant)
 
     def reply_topic(self, tenant: str) -> str:
         """Where a tenant's answers go unless it names an allowed ``reply_to``."""

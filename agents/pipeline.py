@@ -123,6 +123,10 @@ class Pipeline:
     def ingress(self) -> Ingress:
         return self._ingress
 
+    def use(self, processor: RequestProcessor) -> None:
+        """Serve the next requests with ``processor`` (a config reload); requests in flight keep theirs."""
+        self._processor = processor
+
     async def handle(self, raw: RawMessage) -> None:
         """Serve ``raw`` or dead-letter it. Raises only WorkerStop (do not acknowledge ``raw``: its outcome could
         not be published) and CancelledError."""
@@ -148,14 +152,7 @@ class Pipeline:
         try:
             request = decode_request(raw.value)
         except MessageError as exc:
-            await self.dead_letter(
-                raw,
-                DeadLetterReason.INVALID_MESSAGE,
-                exc.message,
-                code=exc.code,
-                stage=Stage.DECODE,
-                request_id=exc.request_id,
-            )
+            await self._undecodable(raw, exc)
             return
         admitted: Admitted | None = None
         try:
@@ -170,6 +167,24 @@ class Pipeline:
             raise
         except Exception as exc:  # a bug must not stop the worker nor lose the record
             await self._internal_error(raw, request, admitted, exc)
+
+    async def _undecodable(self, raw: RawMessage, exc: MessageError) -> None:
+        """One dead letter; and the error answered when the body names a requester the router believes."""
+        await self.dead_letter(
+            raw,
+            DeadLetterReason.INVALID_MESSAGE,
+            exc.message,
+            code=exc.code,
+            stage=Stage.DECODE,
+            request_id=exc.request_id,
+        )
+        topic = self._ingress.requester_topic(raw, exc.tenant, exc.request_id)
+        if topic is None or exc.request_id is None:
+            return
+        tenant = exc.tenant or ChatRequest.model_fields["tenant"].default
+        priority = self._topics.priority_of(raw.topic) or ChatRequest.model_fields["priority"].default
+        request = ChatRequest.model_construct(request_id=exc.request_id, tenant=tenant, priority=priority)
+        await self._error_response(raw, request, topic, exc.code, exc.message)
 
     async def _last_resort(self, raw: RawMessage, exc: Exception) -> None:
         """Dead-letter ``raw`` after a bug outside the request's own handling, trusting nothing else (not even its
@@ -230,7 +245,7 @@ class Pipeline:
             await self._error_response(raw, answer, refused.reply_topic, refused.code, refused.message)
 
     async def _error_response(
-        self, raw: RawMessage, request: ChatRequest, topic: str, code: ErrorCode, message: str
+        self, raw: RawMessage, request: ChatRequest, topic: str, code: ErrorCode | str, message: str
     ) -> None:
         response = ChatResponse(
             request_id=request.request_id,

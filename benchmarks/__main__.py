@@ -74,6 +74,28 @@ def _cost(args: argparse.Namespace) -> int:
     return 0 if result["routed"]["answered"] == result["routed"]["requests"] else 1
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from benchmarks.chaos import main_sync
+
+    return main_sync(args.scenario, args.scale, args.soak_minutes)
+
+
+def _add_chaos(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ch = sub.add_parser(
+        "chaos", help="fault suite: worker SIGKILL, broker restart, Redis stop, provider hangs, fuzzing, soak"
+    )
+    ch.set_defaults(handler=_chaos)
+    ch.add_argument(
+        "--scenario",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="scenarios to run, or 'all' (default: every one but the hour-long soak)",
+    )
+    ch.add_argument("--scale", type=float, default=1.0, help="1.0 = the issue's sizes; smaller for a quick look")
+    ch.add_argument("--soak-minutes", type=float, default=60.0, help="length of the soak")
+
+
 def _add_outage_and_cache(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     o = sub.add_parser("outage", help="steady load while the primary backend is down, then heals")
     o.set_defaults(handler=_outage)
@@ -125,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_outage_and_cache(sub)
     _add_priority(sub)
     _add_overhead_and_cost(sub)
+    _add_chaos(sub)
     return parser
 
 

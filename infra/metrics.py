@@ -7,7 +7,6 @@ is labelled by name only when the configuration knows it (:func:`configured_tena
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
@@ -15,11 +14,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from infra.degraded import Degradation
+from infra.loop_lag import LoopLagMonitor
 from schemas.events import PRIORITIES, ChatResponse
 
 if TYPE_CHECKING:
@@ -148,6 +148,13 @@ class RouterMetrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
             registry=self.registry,
         )
+        self.lag_monitor: LoopLagMonitor | None = None
+        lag_max = Gauge(
+            "llm_router_event_loop_lag_max_seconds",
+            "largest event-loop lag of the last 10-20 s (0 until the watch runs)",
+            registry=self.registry,
+        )
+        lag_max.set_function(lambda: self.lag_monitor.recent_max_s if self.lag_monitor is not None else 0.0)
 
     def label_tenants(self, tenants: Iterable[str]) -> None:
         """Tenants labelled by name (the configured ones); any other tenant is labelled ``other``."""
@@ -171,23 +178,19 @@ class RouterMetrics:
         gc.callbacks.append(callback)
 
     async def watch_loop_lag(self, interval_s: float = 0.02, log_over_s: float = 0.1) -> None:
-        """Measure how late the event loop wakes a sleeper (time nothing else could run)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            t0 = loop.time()
-            await asyncio.sleep(interval_s)
-            lag = loop.time() - t0 - interval_s
-            self.loop_lag.observe(max(lag, 0.0))
-            if lag >= log_over_s:
-                log.warning("event loop stalled %.0f ms", lag * 1000)
+        """Measure how late the event loop wakes a sleeper (time nothing else could run); the largest recent lag
+        is :attr:`lag_monitor` ``.recent_max_s`` and the gauge ``llm_router_event_loop_lag_max_seconds``."""
+        self.lag_monitor = LoopLagMonitor(interval_s=interval_s, observe=self.loop_lag.observe, log_over_s=log_over_s)
+        await self.lag_monitor.run()
 
     def record_response(self, response: ChatResponse) -> None:
-        """Count a terminal response by tenant and model (cost and tokens only when a provider was paid)."""
+        """Count a terminal response by tenant and model (cost and tokens only when a provider was paid: a miss,
+        or a cached answer translated into the asker's language)."""
         model = response.model or "-"
         cache = response.cache_hit or "miss"
         tenant = self.tenant_label(response.tenant)
         self.responses.labels(tenant, model, response.status, cache).inc()
-        if response.status == "ok" and response.cache_hit is None:
+        if response.status == "ok" and response.cache_hit in (None, "semantic-translated"):
             self.capacity_wait.labels(response.priority.value, model).observe(response.latency.capacity_wait_ms / 1000)
             self.cost.labels(tenant, model).inc(response.cost_usd)
             self.tokens.labels(tenant, model, "prompt").inc(response.usage.prompt_tokens)

@@ -47,9 +47,17 @@ class MessageError(RouterError):
 
     code: str = ErrorCode.INVALID_MESSAGE
 
-    def __init__(self, message: str, *, code: str = ErrorCode.INVALID_MESSAGE, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = ErrorCode.INVALID_MESSAGE,
+        request_id: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.request_id = request_id
+        self.tenant = tenant  # as the body names it (unverified): who may be told, once ingress believes it
 
 
 class ProviderError(RouterError):

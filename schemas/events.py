@@ -173,7 +173,13 @@ class ChatMessage(BaseModel):
     content: str = Field(max_length=1_000_000)
 
 
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/-]+$")]
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:@/-]{1,128}$"
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)]
+
+
+def valid_identifier(value: object) -> bool:
+    """Whether ``value`` is an id a request may carry (``request_id``, ``tenant``), e.g. when its body failed."""
+    return isinstance(value, str) and re.fullmatch(IDENTIFIER_PATTERN, value) is not None
 
 
 class _Outbound(_Event):
@@ -274,6 +280,7 @@ class RoutingDecision(BaseModel):
     considered: list[str] = Field(default_factory=list, description="backend/model, in the order tried")
     skipped: dict[str, str] = Field(default_factory=dict, description="backend/model -> why it was passed over")
     served: str | None = Field(default=None, description="backend/model (config names) that answered")
+    config_version: str | None = Field(default=None, description="version (content hash) of the config it ran under")
 
 
 class ChatResponse(_Outbound):
@@ -291,7 +298,9 @@ class ChatResponse(_Outbound):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     routing: RoutingDecision | None = None
-    cache_hit: Literal["exact", "semantic"] | None = None
+    cache_hit: Literal["exact", "semantic", "semantic-translated"] | None = Field(
+        default=None, description="semantic-translated: a semantic hit translated into the asker's language (costed)"
+    )
     similarity: float | None = None
     latency: Latency = Field(default_factory=Latency)
     attempts: list[Attempt] = Field(default_factory=list)
@@ -341,6 +350,8 @@ class HealthEvent(_Outbound):
     error_rate: float | None = None
     in_flight: int = 0
     reason: str | None = None
+    config_version: str | None = Field(default=None, description="config version of the worker that reported it")
+    worker: str | None = Field(default=None, description="the worker that reported it")
     at: datetime = Field(default_factory=utcnow)
 
 

@@ -166,6 +166,7 @@ def decode(model: type[M], data: bytes | str | None) -> M:
     if not isinstance(payload, dict):
         raise MessageError(f"body must be a JSON object, got {type(payload).__name__}", code=ErrorCode.INVALID_JSON)
     request_id = payload.get("request_id") if isinstance(payload.get("request_id"), str) else None
+    tenant = payload.get("tenant") if isinstance(payload.get("tenant"), str) else None
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
@@ -173,6 +174,7 @@ def decode(model: type[M], data: bytes | str | None) -> M:
             f"{model.__name__} failed validation: {_describe(exc)}",
             code=ErrorCode.SCHEMA_INVALID,
             request_id=request_id,
+            tenant=tenant,
         ) from None
     except RecursionError:  # pydantic walks nested values that json.loads could still parse
         raise MessageError("body is nested too deeply to validate", code=ErrorCode.JSON_TOO_DEEP) from None

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.errors import MessageError
@@ -54,9 +55,8 @@ class RouterClient:
         self.reply_topic = reply_topic or self._own_topic
         self._bootstrap = bootstrap_servers
         # ``bootstrap_servers``: a bootstrap string (PLAINTEXT), or the KafkaSettings with TLS / SASL
-        self._producer = AIOKafkaProducer(
-            **kafka_client_kwargs(bootstrap_servers), acks="all", linger_ms=2, enable_idempotence=True
-        )
+        self._producer = self._new_producer()
+        self._producer_lock = asyncio.Lock()
         self._consumer = AIOKafkaConsumer(
             **kafka_client_kwargs(bootstrap_servers),
             enable_auto_commit=False,
@@ -69,6 +69,11 @@ class RouterClient:
         self._stream: asyncio.Queue[ChatResponse] | None = None
         self._reader: asyncio.Task[None] | None = None
         self.duplicates = 0
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **kafka_client_kwargs(self._bootstrap), acks="all", linger_ms=2, enable_idempotence=True
+        )
 
     async def start(self) -> None:
         try:
@@ -141,12 +146,31 @@ class RouterClient:
         extra = list(headers or [])
         if self._key is not None:
             extra.append((Header.SIGNATURE, sign_request(self._key, value)))
-        await self._producer.send_and_wait(
+        topic, key, own = (
             self.topics.requests(request.priority),
-            value,
-            key=request.tenant.encode(),
-            headers=request_headers(request, extra),
+            request.tenant.encode(),
+            request_headers(request, extra),
         )
+        producer = self._producer
+        try:
+            await producer.send_and_wait(topic, value, key=key, headers=own)
+        except OutOfOrderSequenceNumber as exc:
+            await self._replace_producer(producer, exc)
+            await self._producer.send_and_wait(topic, value, key=key, headers=own)
+
+    async def _replace_producer(self, failed: AIOKafkaProducer, exc: Exception) -> None:
+        """aiokafka's idempotent producer can be left rejecting every send after the broker restarted
+        (aio-libs/aiokafka#1017): start a new one, once for all the sends that failed on ``failed``. Sending a
+        request again is harmless: the router answers a request id once."""
+        async with self._producer_lock:
+            if self._producer is not failed:
+                return  # another send replaced it already
+            log.warning("the Kafka producer is out of sequence with the broker (%s): replacing it", exc)
+            fresh = self._new_producer()
+            await fresh.start()
+            self._producer = fresh
+        with contextlib.suppress(Exception):
+            await failed.stop()
 
     def _as_own(self, request: ChatRequest) -> ChatRequest:
         """``request`` as this client's tenant's (a request naming another tenant is a mistake: ValueError)."""

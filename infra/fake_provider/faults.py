@@ -37,6 +37,12 @@ class FaultPlan(BaseModel):
     trickle_bytes: int = Field(default=8, ge=1, description="bytes per trickled chunk")
     trickle_interval_s: float = Field(default=0.2, ge=0, description="pause before each trickled chunk")
     max_concurrency: int | None = Field(default=None, ge=1, description="calls served at once; the rest queue")
+    count_prompts: bool = Field(
+        default=False,
+        description="count calls per prompt (the last user message, first 200 characters) for "
+        "GET /admin/backends/{backend}/prompts: a workload that puts its request id in the prompt sees how many "
+        "provider calls each request cost (off by default: one counter per distinct prompt)",
+    )
     outage_until: float | None = Field(default=None, description="set by the server from outage_for_s")
 
     def in_outage(self, now: float | None = None) -> bool:

@@ -8,6 +8,7 @@ Routes (one process serves many independent backends, named in the path):
 Faults (see FaultPlan) include a required API key (401) and a model list (404).
 Admin (JSON):
   GET  /admin/backends/{backend}          -> {"faults": FaultPlan, "stats": BackendStats}
+  GET  /admin/backends/{backend}/prompts  -> {"calls": {prompt: calls}} (counted while the plan's count_prompts)
   PUT  /admin/backends/{backend}/faults   body: FaultPlan fields (replaces the plan)
   POST /admin/reset                       clears every plan and counter
 """
@@ -27,13 +28,25 @@ from pydantic import ValidationError
 from infra.fake_provider.faults import BackendStats, FaultPlan
 from infra.fake_provider.wire import FORMATS, Parsed, WireFormat
 
-__all__ = ["FakeProviderServer", "build_app", "fake_answer"]
+__all__ = ["PROMPT_KEY_CHARS", "FakeProviderServer", "build_app", "fake_answer", "prompt_key"]
 
 
 def fake_answer(model: str, messages: list[dict[str, Any]]) -> str:
     """Deterministic content derived from the last user message."""
-    last = next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
-    return f"[{model}] answer to: {last[:400]}"
+    return f"[{model}] answer to: {_last_user(messages)[:400]}"
+
+
+def _last_user(messages: list[dict[str, Any]]) -> str:
+    return next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
+
+
+#: characters of a prompt that name it in the per-prompt call counts (``FaultPlan.count_prompts``)
+PROMPT_KEY_CHARS = 200
+
+
+def prompt_key(messages: list[dict[str, Any]]) -> str:
+    """What names a call in the per-prompt counts: the last user message, cut to PROMPT_KEY_CHARS."""
+    return _last_user(messages)[:PROMPT_KEY_CHARS]
 
 
 def _tokens(text: str) -> int:
@@ -90,6 +103,7 @@ class _State:
         self.plans: dict[str, FaultPlan] = {}
         self.stats: dict[str, BackendStats] = {}
         self.limits: dict[str, tuple[int, asyncio.Semaphore]] = {}
+        self.prompt_calls: dict[str, dict[str, int]] = {}
         self.rng = random.Random(seed)
 
     def plan(self, backend: str) -> FaultPlan:
@@ -97,6 +111,11 @@ class _State:
 
     def stat(self, backend: str) -> BackendStats:
         return self.stats.setdefault(backend, BackendStats())
+
+    def count_prompt(self, backend: str, messages: list[dict[str, Any]]) -> None:
+        calls = self.prompt_calls.setdefault(backend, {})
+        key = prompt_key(messages)
+        calls[key] = calls.get(key, 0) + 1
 
     def limit(self, backend: str, cap: int) -> asyncio.Semaphore:
         current = self.limits.get(backend)
@@ -131,6 +150,8 @@ class _FakeProvider:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             stats.errors += 1
             return _error(fmt, 400, f"malformed request body: {type(exc).__name__} {exc}")
+        if plan.count_prompts:
+            self.state.count_prompt(backend, parsed.messages)
         refused = self._refuse(request, fmt, backend, parsed, plan, stats)
         if refused is not None:
             return refused
@@ -194,6 +215,9 @@ class _FakeProvider:
         state = self.state
         return web.json_response({"faults": state.plan(name).model_dump(), "stats": state.stat(name).model_dump()})
 
+    async def get_prompts(self, request: web.Request) -> web.Response:
+        return web.json_response({"calls": self.state.prompt_calls.get(request.match_info["backend"], {})})
+
     async def put_faults(self, request: web.Request) -> web.Response:
         name = request.match_info["backend"]
         try:
@@ -209,6 +233,7 @@ class _FakeProvider:
         self.state.plans.clear()
         self.state.stats.clear()
         self.state.limits.clear()
+        self.state.prompt_calls.clear()
         return web.json_response({"ok": True})
 
     async def health(self, request: web.Request) -> web.Response:
@@ -225,6 +250,7 @@ def build_app(seed: int | None = None, clock: Callable[[], float] = time.time) -
     app.router.add_post("/b/{backend}/v1/messages", fake.anthropic)
     app.router.add_post("/b/{backend}/v1beta/models/{model}:generateContent", fake.gemini)
     app.router.add_get("/admin/backends/{backend}", fake.get_backend)
+    app.router.add_get("/admin/backends/{backend}/prompts", fake.get_prompts)
     app.router.add_put("/admin/backends/{backend}/faults", fake.put_faults)
     app.router.add_post("/admin/reset", fake.reset)
     app.router.add_get("/healthz", fake.health)

@@ -217,3 +217,21 @@ async def test_a_bug_while_dead_lettering_still_ends_in_a_dead_letter_or_a_stop(
     await pipeline.handle(_raw(b"[1]"))
     [letter] = [decode(DeadLetter, r.value) for r in pub.on(TOPICS.deadletter)]
     assert (letter.reason, letter.code) == ("internal_error", ErrorCode.INTERNAL_ERROR)
+
+
+async def test_an_invalid_request_that_names_its_requester_gets_an_error_response(
+    fake_server: FakeProviderServer,
+) -> None:
+    """A body that fails validation but names its request id (and tenant) is answered with the error, on the
+    tenant's default reply topic (never a ``reply_to`` from a body that did not validate), besides its one dead
+    letter: the requester is not left waiting for a timeout. Without a request id nobody can be answered."""
+    pub = MemoryPublisher()
+    pipeline = _pipeline(_config(fake_server), pub)
+    bad = json.dumps({"request_id": "r-bad", "tenant": "acme", "messages": "nope", "reply_to": "elsewhere"})
+    await pipeline.handle(_raw(bad.encode()))
+    await pipeline.handle(_raw(b'{"messages": "nope", "tenant": "acme"}'))
+    [answer] = [decode(ChatResponse, r.value) for r in pub.on(TOPICS.responses)]
+    assert (answer.request_id, answer.tenant, answer.status) == ("r-bad", "acme", "error")
+    assert answer.error is not None and answer.error.code == ErrorCode.SCHEMA_INVALID
+    assert answer.priority == "normal" and not pub.on("elsewhere")
+    assert len(pub.on(TOPICS.deadletter)) == 2

@@ -19,7 +19,16 @@ from infra.fake_provider.server import FakeProviderServer
 from infra.providers.pool import BackendPool
 from infra.signing_keys import Keyring
 from schemas.config import RouterConfig
-from schemas.events import ChatMessage, ChatRequest, ChatResponse, DeadLetter, FailureEvent, Priority, RetryState
+from schemas.events import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    DeadLetter,
+    ErrorCode,
+    FailureEvent,
+    Priority,
+    RetryState,
+)
 from schemas.signing import sign_request, sign_retry
 from schemas.wire import RETRY_HEADER, Header, TopicNames, decode, encode
 from streams.publishers import MemoryPublisher
@@ -356,3 +365,18 @@ async def test_reply_to_a_topic_that_does_not_exist_is_refused(fake_server: Fake
     answer = decode(ChatResponse, pub.on(TOPICS.responses)[0].value)
     assert answer.error is not None and answer.error.code == "reply_to_missing"
     assert not pub.on("acme.nowhere") and _letter(pub).reason == "forbidden"
+
+
+async def test_an_invalid_body_is_answered_only_when_its_tenant_signed_it(fake_server: FakeProviderServer) -> None:
+    """Under signed tenancy a body that fails validation is answered (on the tenant's own response topic) only
+    when the tenant's signature over it holds: an unsigned one naming acme must not put records on acme's topic."""
+    pub = MemoryPublisher()
+    pipeline = _pipeline(_config(fake_server), pub, ingress=_signed_ingress(), directory=Directory())
+    body = json.dumps({"request_id": "r-bad", "tenant": "acme", "messages": "nope"}).encode()
+    await pipeline.handle(_raw(body))  # unsigned
+    await pipeline.handle(_raw(body, headers=[(Header.SIGNATURE, sign_request(GLOBEX_KEY, body))]))
+    assert not pub.on(TOPICS.responses_for("acme")) and len(pub.on(TOPICS.deadletter)) == 2
+    await pipeline.handle(_raw(body, headers=[(Header.SIGNATURE, sign_request(ACME_KEY, body))]))
+    [answer] = [decode(ChatResponse, r.value) for r in pub.on(TOPICS.responses_for("acme"))]
+    assert (answer.request_id, answer.status) == ("r-bad", "error") and answer.error is not None
+    assert answer.error.code == ErrorCode.SCHEMA_INVALID and not pub.on(TOPICS.responses)
