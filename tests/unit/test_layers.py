@@ -203,7 +203,7 @@ def test_unit_tests_mirror_the_layers() -> None:
     """Unit tests live under tests/unit/<layer>/ (architecture-wide checks at tests/unit/ itself)."""
     unit = REPO / "tests" / "unit"
     loose = sorted(p.name for p in unit.glob("test_*.py"))
-    assert loose == ["test_error_codes.py", "test_layers.py", "test_public_api.py"], loose
+    assert loose == ["test_error_codes.py", "test_layers.py", "test_public_api.py", "test_readme.py"], loose
     assert sorted(p.name for p in unit.iterdir() if p.is_dir() and p.name != "__pycache__") == [
         "agents",
         "infra",
