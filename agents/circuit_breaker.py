@@ -47,6 +47,12 @@ class CircuitBreaker:
         self.open_until: float | None = None
         self.changed_at = 0.0  # clock time of the last transition (0: never)
 
+    def reconfigure(self, settings: BreakerSettings) -> None:
+        """New thresholds (a config reload); the state and the most recent outcomes are kept."""
+        self.settings = settings
+        if self._window.maxlen != settings.window:
+            self._window = deque(self._window, maxlen=settings.window)
+
     @property
     def state(self) -> CircuitState:
         if self._state is CircuitState.OPEN and self.open_until is not None and self._clock() >= self.open_until:

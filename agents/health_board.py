@@ -49,10 +49,24 @@ class HealthBoard:
         self.status = {
             b: BackendStatus(CircuitBreaker(b, settings.breaker, clock), last_probe_at=now) for b in backends
         }
+        self._configured = list(backends)
 
     @property
     def backends(self) -> list[str]:
-        return list(self.status)
+        """The configured backends (probed, shared, reported)."""
+        return list(self._configured)
+
+    def reconfigure(self, backends: list[str], settings: HealthSettings) -> None:
+        """A config reload: new breaker settings for every backend, a fresh status for an added one. A removed
+        backend keeps its status (its calls in flight still end here) but is no longer probed or reported."""
+        self.settings = settings
+        now = self._clock()
+        for b in backends:
+            if b in self.status:
+                self.status[b].breaker.reconfigure(settings.breaker)
+            else:
+                self.status[b] = BackendStatus(CircuitBreaker(b, settings.breaker, self._clock), last_probe_at=now)
+        self._configured = list(backends)
 
     def state(self, backend: str) -> CircuitState:
         return self.status[backend].breaker.state

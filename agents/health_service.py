@@ -47,6 +47,17 @@ class HealthService:
         self._default_model = default_model
         self._pending: set[asyncio.Task[None]] = set()
         self._probing: set[str] = set()
+        #: the version of the config this worker runs, in every health event it publishes
+        self.config_version: str | None = None
+
+    def reconfigure(
+        self, pool: BackendPool, settings: HealthSettings, default_model: str, config_version: str | None
+    ) -> None:
+        """A config reload: probe the new pool with the new settings (the board is reconfigured by the caller)."""
+        self._pool = pool
+        self._settings = settings
+        self._default_model = default_model
+        self.config_version = config_version
 
     # --- transitions ---------------------------------------------------------------------------------------
     def notify(self, transition: Transition | None) -> None:
@@ -71,7 +82,9 @@ class HealthService:
 
     async def publish(self, backend: str, reason: str | None = None) -> None:
         try:
-            await self._publisher.publish(self._topic, encode(self.board.event(backend, reason)), key=backend.encode())
+            event = self.board.event(backend, reason)
+            event.config_version, event.worker = self.config_version, self._worker_id or None
+            await self._publisher.publish(self._topic, encode(event), key=backend.encode())
         except Exception as exc:  # health publication is best effort; requests must not suffer
             log.warning("could not publish health of %s: %s", backend, exc)
 

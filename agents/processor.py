@@ -15,6 +15,7 @@ from datetime import datetime
 from agents.candidate_admission import FIRST_PAUSE_S, CandidateAdmission, next_pause
 from agents.circuit_breaker import Transition
 from agents.health_board import HealthBoard
+from agents.hooks import HookChain
 from agents.outcomes import Outcome, OutcomeBuilder
 from agents.provider_call import AttemptStatus, ProviderCaller
 from agents.retry_planner import GiveUp, plan_retry
@@ -50,11 +51,20 @@ class RequestProcessor:
         limiter: RateLimiter | None = None,
         limits: LimitSettings | None = None,
         leases: ConcurrencyLeases | None = None,
+        hooks: HookChain | None = None,
+        config_version: str | None = None,
         now: Callable[[], datetime] = utcnow,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.cache = cache
         self.router = router
+        self.hooks = hooks or HookChain()
+        #: the version of the config this processor was built from, stamped on every routing decision
+        self.config_version = config_version
+        #: rounds being served with this processor (see agents.serving.serve): a config reload drains them
+        self.active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.admission = CandidateAdmission(pool, limiter=limiter, limits=limits, leases=leases)
         self.calls = ProviderCaller(pool, health=health, on_transition=on_transition, clock=clock)
         self.outcomes = OutcomeBuilder(pool, router.prices, worker_id=worker_id, clock=clock)
@@ -62,6 +72,20 @@ class RequestProcessor:
         self._policy = retry_policy or RetryPolicy(retry)
         self._now = now
         self._clock = clock
+
+    def enter(self) -> None:
+        """A round starts with this processor."""
+        self.active += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.active -= 1
+        if self.active == 0:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Return once no round runs with this processor (a reload retires its backends then)."""
+        await self._idle.wait()
 
     def time_left(self, request: ChatRequest) -> float | None:
         """Seconds until the request's deadline (negative once passed), ``None`` without one."""
@@ -88,6 +112,7 @@ class RequestProcessor:
             plan = await self.router.plan(request)
         except NoRouteError as exc:
             return self.outcomes.no_route(round_, exc.code, exc.message)
+        plan.decision.config_version = self.config_version
         round_.start(*self.router.switch_order(plan.candidates), plan.decision)
         pause = FIRST_PAUSE_S
         while True:
@@ -114,6 +139,10 @@ class RequestProcessor:
                 break
             if not self.calls.allowed(candidate.backend):
                 round_.skip(candidate, "circuit open")
+                continue
+            left = self.time_left(round_.request)
+            if left is not None and left <= 0:  # a call now could only end late: the round ends by the deadline
+                round_.skip(candidate, "deadline passed")
                 continue
             ended = await self._try(round_, candidate)
             if ended is not None:

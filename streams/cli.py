@@ -12,6 +12,7 @@ import sys
 
 from schemas.errors import RouterError
 from streams.commands import cache, config_of, dlq, send, service
+from streams.commands import config as config_commands
 
 __all__ = ["build_parser", "main"]
 
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}", help="print the version")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [global_options(top_level=False)]
-    for group in (service, send, dlq, cache):
+    for group in (service, send, dlq, cache, config_commands):
         group.register(sub, parents)
     return parser
 

@@ -23,6 +23,7 @@ from infra.metrics import RouterMetrics
 from schemas.config import RouterConfig
 from schemas.events import ChatMessage, ChatRequest, ChatResponse
 from schemas.protocols import Publisher
+from streams.config_reload import ReloadReport
 from streams.publishers import NullPublisher
 from streams.runtime import CLOSE_TIMEOUT_S, Engine, build_engine
 
@@ -33,8 +34,17 @@ class Router:
     """An in-process router. Create with :meth:`from_config`; use as an async context manager or call
     :meth:`aclose`."""
 
-    def __init__(self, config: RouterConfig, *, publisher: Publisher | None = None, background: bool = True) -> None:
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        publisher: Publisher | None = None,
+        background: bool = True,
+        watch: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """``watch``: a config file to reload live when it changes (opt-in; :meth:`reload` does it by hand)."""
         self.config = config
+        self._watch = watch
         self._publisher = publisher or NullPublisher()
         self._background = background
         self._metrics = RouterMetrics()  # before start: callers may register the registry early
@@ -45,7 +55,10 @@ class Router:
     def from_config(
         cls, path: str | os.PathLike[str] | None = None, *, env: dict[str, str] | None = None, **kw: Any
     ) -> Router:
-        """Load and validate a YAML/JSON config (``None``: ``$LLM_ROUTER_CONFIG`` or the packaged default)."""
+        """Load and validate a YAML/JSON config (``None``: ``$LLM_ROUTER_CONFIG`` or the packaged default).
+        ``watch=True``: reload the file live when it changes."""
+        if kw.pop("watch", False) is True:
+            kw["watch"] = path or (env if env is not None else os.environ).get("LLM_ROUTER_CONFIG")
         return cls(load_config(path, env=env), **kw)
 
     async def start(self) -> None:
@@ -58,6 +71,8 @@ class Router:
                 engine = await build_engine(self.config, self._publisher, metrics=self._metrics)
                 if self._background:
                     engine.start_background()
+                if self._watch is not None:
+                    engine.spawn(engine.watcher(self._watch).run(), "config-watch")
                 self._engine = engine
 
     @property
@@ -69,6 +84,14 @@ class Router:
 
     #: the engine's former name, still used by :meth:`complete`
     runtime = engine
+
+    async def reload(self, config: RouterConfig) -> ReloadReport:
+        """Swap ``config`` in between requests (requests in flight finish under the old one); restart-only
+        parts are reported in the result and left unchanged. Raises ConfigError with nothing changed."""
+        await self.start()
+        report = await self.engine.reload(config)
+        self.config = self.engine.config
+        return report
 
     @property
     def metrics(self) -> RouterMetrics:

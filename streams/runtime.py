@@ -12,12 +12,13 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from agents.health_board import HealthBoard
 from agents.health_service import HealthService
+from agents.hooks import HookChain, HookRuntime, build_hooks
 from agents.ingress import Ingress, IngressPolicy, TopicDirectory
 from agents.pipeline import Pipeline
 from agents.processor import RequestProcessor
@@ -27,7 +28,7 @@ from agents.routing import ExemplarIndex, ModelRouter
 from agents.scheduler import create_scheduler
 from agents.slot_gate import SlotGate
 from infra.cache.semantic_cache import SemanticCache
-from infra.cache.store import CacheStore, MemoryCacheStore, RedisCacheStore
+from infra.cache.store_registry import StoreContext, create_store
 from infra.circuit_store import CircuitStore, NullCircuitStore, RedisCircuitStore
 from infra.degraded import Degradation
 from infra.embeddings import BatchingEmbedder, create_embedder
@@ -40,8 +41,10 @@ from infra.redis_breaker import RedisBreaker
 from infra.shutdown import close_all, stop_tasks
 from infra.signing_keys import Keyring
 from schemas.config import RouterConfig
+from schemas.errors import ConfigError
 from schemas.protocols import Publisher
 from schemas.wire import TopicNames
+from streams.config_reload import ConfigWatcher, ReloadMetrics, ReloadReport, config_version, merge_restart_only
 from streams.publishers import NullPublisher
 
 __all__ = [
@@ -93,6 +96,15 @@ class Engine:
     route_embedder: BatchingEmbedder | None = None
     #: the one Redis breaker every Redis-backed store of this process shares; ``None`` without Redis
     redis_breaker: RedisBreaker | None = None
+    #: the embedder the route exemplars use (their own or the cache's); a reload reuses it
+    exemplar_embedder: BatchingEmbedder | None = None
+    #: version (content hash) of :attr:`config`, see ``streams.config_reload``
+    version: str = ""
+    reload_metrics: ReloadMetrics | None = None
+    #: called with the new processor when a reload swaps it (the service's pipeline serves with it next)
+    on_swap: list[Callable[[RequestProcessor], None]] = field(default_factory=list)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _retiring: list[BackendPool] = field(default_factory=list, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _background: bool = field(default=False, init=False)
     _closed: bool = field(default=False, init=False)
@@ -100,6 +112,7 @@ class Engine:
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run ``coro`` until :meth:`aclose` stops it."""
         task = asyncio.create_task(coro, name=name)
+        self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(task)
         return task
 
@@ -137,6 +150,8 @@ class Engine:
             closers["route embedder"] = self.route_embedder.aclose
         if self.redis_breaker is not None:
             closers["redis breaker"] = self.redis_breaker.aclose
+        for i, retired in enumerate(self._retiring):
+            closers[f"retired backends {i}"] = retired.aclose
         await close_all(closers, left)
 
     def degradations(self) -> list[Degradation]:
@@ -146,6 +161,121 @@ class Engine:
         if self.router.exemplars is not None:
             found.append(self.router.exemplars.degraded)
         return found + (self.cache.degradations if self.cache is not None else [])
+
+    async def reload(self, config: RouterConfig) -> ReloadReport:
+        """Swap ``config`` in between requests: a round already started finishes with the processor (router,
+        backends, limits, hooks) it started with; the next one gets the new. Restart-only changes are reported
+        and left as they were. Raises ConfigError, with nothing changed, when the new parts cannot be built."""
+        async with self._reloading:
+            effective, applied, restart = merge_restart_only(self.config, config)
+            report = ReloadReport(self.version, config_version(effective), applied, restart)
+            if report.changed:
+                pool, processor = await self._rebuild(effective, report.version)
+                self._commit(effective, report.version, pool, processor)
+            return report
+
+    async def _rebuild(self, cfg: RouterConfig, version: str) -> tuple[BackendPool, RequestProcessor]:
+        """What the next requests are served with, built aside: nothing in force changes here. Backends whose
+        config did not change keep their provider and connections."""
+        if any(r.match.exemplars for r in cfg.routes) and self.exemplar_embedder is None:
+            raise ConfigError("the first route with exemplars needs an embedding model: restart the worker to add it")
+        pool = BackendPool(cfg.backends, reuse=self.pool)
+        try:
+            hooks = build_hooks(cfg.hooks, self.hook_context(), previous=self.processor.hooks)
+            same = [(r.name, r.match.exemplars) for r in cfg.routes] == [
+                (r.name, r.match.exemplars) for r in self.config.routes
+            ]
+            exemplars = self.router.exemplars if same else _exemplars(cfg, self.exemplar_embedder)
+            router = ModelRouter(cfg, health=self.board, exemplars=exemplars)
+        except BaseException:
+            await pool.retired(self.pool).aclose()  # the clients made for this attempt only
+            raise
+        return pool, _processor(self, cfg, pool, router, hooks, version)
+
+    def _commit(self, cfg: RouterConfig, version: str, pool: BackendPool, processor: RequestProcessor) -> None:
+        """The swap, without an await: a request sees either the whole old config or the whole new one."""
+        old_pool, old_processor = self.pool, self.processor
+        self.board.reconfigure([b.name for b in cfg.backends], cfg.health)
+        self.board.stale_after_s = cfg.routing.slo_recheck_s
+        self.health.reconfigure(pool, cfg.health, cfg.default_model, version)
+        if self.cache is not None:
+            self.cache.settings = cfg.cache
+        self.gate.resize(slot_capacity(cfg))
+        self.config, self.version, self.pool, self.router, self.processor = (
+            cfg,
+            version,
+            pool,
+            processor.router,
+            processor,
+        )
+        for listener in self.on_swap:
+            listener(processor)
+        self.metrics.sources.degradations = self.degradations()
+        if self.reload_metrics is not None:
+            self.reload_metrics.running(version)
+        retired = old_pool.retired(pool)
+        if retired.names:
+            self._retiring.append(retired)
+            self.spawn(self._retire(old_processor, retired), f"retire-backends-{version}")
+        if self._background:
+            self.spawn(self._announce(), f"announce-{version}")
+
+    async def _retire(self, old: RequestProcessor, retired: BackendPool) -> None:
+        """Close the removed or changed backends once no round started under the old config runs any more
+        (their calls in flight finish), or after ``worker.retry.max_total_s`` at most."""
+        try:
+            async with asyncio.timeout(self.config.worker.retry.max_total_s):
+                await old.drained()
+        except TimeoutError:
+            log.warning("closing retired backends %s with rounds still running", ", ".join(retired.names))
+        await retired.aclose()
+        self._retiring.remove(retired)
+        log.info("closed retired backends %s", ", ".join(retired.names))
+
+    async def _announce(self) -> None:
+        """Health events of every backend, with the new config version (what other workers and operators see)."""
+        for backend in self.board.backends:
+            await self.health.publish(backend, f"config {self.version}")
+
+    def hook_context(self) -> HookRuntime:
+        return HookRuntime(registry=self.metrics.registry, worker_id=worker_id())
+
+    def watcher(self, path: str | os.PathLike[str], *, env: dict[str, str] | None = None) -> ConfigWatcher:
+        """A watch of ``path`` that reloads this engine (run it with :meth:`spawn`)."""
+        assert self.reload_metrics is not None
+        return ConfigWatcher(path, self.reload, self.reload_metrics, env=env)
+
+
+def _processor(
+    engine: Engine | _Parts, cfg: RouterConfig, pool: BackendPool, router: ModelRouter, hooks: HookChain, version: str
+) -> RequestProcessor:
+    """The request processor of one config snapshot; the shared state (board, limiter, leases, cache) is the
+    engine's and outlives reloads."""
+    return RequestProcessor(
+        pool,
+        router,
+        cfg.worker.retry,
+        health=engine.board,
+        on_transition=engine.health.notify,
+        worker_id=worker_id(),
+        cache=engine.cache,
+        limiter=engine.limiter,
+        limits=cfg.limits,
+        leases=engine.leases,
+        hooks=hooks,
+        config_version=version,
+    )
+
+
+@dataclass
+class _Parts:
+    """What :func:`_processor` needs before the engine exists."""
+
+    board: HealthBoard
+    health: HealthService
+    cache: SemanticCache | None
+    limiter: RateLimiter
+    leases: ConcurrencyLeases
 
 
 async def build_engine(
@@ -175,18 +305,9 @@ async def build_engine(
         default_model=cfg.default_model,
     )
     router = ModelRouter(cfg, health=board, exemplars=_exemplars(cfg, route_embedder or cache_embedder))
-    processor = RequestProcessor(
-        pool,
-        router,
-        cfg.worker.retry,
-        health=board,
-        on_transition=health.notify,
-        worker_id=wid,
-        cache=cache,
-        limiter=limiter,
-        limits=cfg.limits,
-        leases=leases,
-    )
+    version = health.config_version = config_version(cfg)
+    hooks = build_hooks(cfg.hooks, HookRuntime(registry=metrics.registry, worker_id=wid))
+    processor = _processor(_Parts(board, health, cache, limiter, leases), cfg, pool, router, hooks, version)
     engine = Engine(
         config=cfg,
         publisher=publisher,
@@ -204,7 +325,11 @@ async def build_engine(
         cache=cache,
         route_embedder=route_embedder,
         redis_breaker=breaker,
+        exemplar_embedder=route_embedder or cache_embedder,
+        version=version,
+        reload_metrics=ReloadMetrics(metrics.registry),
     )
+    engine.reload_metrics.running(version)  # type: ignore[union-attr]
     metrics.sources.degradations = engine.degradations()
     return engine
 
@@ -246,9 +371,7 @@ def _cache(cfg: RouterConfig, embedder: BatchingEmbedder | None, breaker: RedisB
     if not cfg.cache.enabled:
         return None
     dim = embedder.dim if embedder is not None else 1
-    redis_on = cfg.redis.enabled
-    store: CacheStore = RedisCacheStore(cfg.redis, dim, breaker=breaker) if redis_on else MemoryCacheStore()
-    return SemanticCache(cfg.cache, store, embedder)
+    return SemanticCache(cfg.cache, create_store(StoreContext(cfg, dim, breaker)), embedder)
 
 
 def _gate(cfg: RouterConfig, metrics: RouterMetrics) -> SlotGate:
@@ -274,10 +397,15 @@ class Service:
     pipeline: Pipeline
     forwarder: RetryForwarder
     directory: TopicDirectory | None = None
+    #: the config file to watch for hot reloads (``None``: no watch)
+    config_path: str | os.PathLike[str] | None = None
 
     def start_background(self) -> None:
-        """The engine's background work, plus the worker's own: GC and loop-lag watch, the metrics endpoint."""
+        """The engine's background work, plus the worker's own: GC and loop-lag watch, the metrics endpoint,
+        the watch of the config file."""
         engine = self.engine
+        if self.config_path is not None:
+            engine.spawn(engine.watcher(self.config_path).run(), "config-watch")
         engine.metrics.watch_gc()
         engine.spawn(engine.metrics.watch_loop_lag(), "loop-lag")
         worker = engine.config.worker
@@ -311,9 +439,12 @@ def build_ingress(config: RouterConfig, env: dict[str, str] | None = None) -> In
     return ingress
 
 
-def build_service(engine: Engine, *, directory: TopicDirectory | None = None) -> Service:
+def build_service(
+    engine: Engine, *, directory: TopicDirectory | None = None, config_path: str | os.PathLike[str] | None = None
+) -> Service:
     """Add the service-only parts to ``engine``; they publish through the engine's publisher. ``directory``
-    (default: Kafka's) creates tenants' topics on first use and checks ``reply_to`` topics exist."""
+    (default: Kafka's) creates tenants' topics on first use and checks ``reply_to`` topics exist;
+    ``config_path``: the file whose changes are reloaded live."""
     cfg = engine.config
     topics = TopicNames(cfg.kafka.topic_prefix)
     if directory is None:
@@ -334,4 +465,6 @@ def build_service(engine: Engine, *, directory: TopicDirectory | None = None) ->
         max_record_bytes=cfg.worker.max_request_bytes,
     )
     engine.metrics.sources.pipeline_stats = pipeline.stats
-    return Service(engine, topics, pipeline, RetryForwarder(engine.publisher, pipeline), directory)
+    engine.on_swap.append(pipeline.use)
+    forwarder = RetryForwarder(engine.publisher, pipeline)
+    return Service(engine, topics, pipeline, forwarder, directory, config_path)

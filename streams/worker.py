@@ -15,9 +15,10 @@ __all__ = ["run_worker"]
 log = logging.getLogger(__name__)
 
 
-def run_worker(config: RouterConfig, *, loglevel: str | None = None) -> None:
+def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path: str | None = None) -> None:
     """Create missing topics, build the service, then run the Faust worker until SIGINT/SIGTERM (the service
-    closes within about a second of the stop). Does not return normally."""
+    closes within about a second of the stop). ``config_path``: reloaded live when it changes. Does not return
+    normally."""
     import faust  # heavy import, only where needed
 
     loop = asyncio.new_event_loop()
@@ -27,7 +28,9 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None) -> None:
     )
     if created:
         log.info("created %d topics", len(created))
-    app = loop.run_until_complete(create_app(config, loop=loop))  # the engine is built before Kafka is joined
+    app = loop.run_until_complete(
+        create_app(config, loop=loop, config_path=config_path)
+    )  # the engine is built before Kafka is joined
     # everything loaded so far lives for the whole process: keep it out of the collector's full passes
     # (fewer and shorter pauses of the event loop, which show up directly in queue-wait tails)
     gc.collect()

@@ -15,18 +15,45 @@ __all__ = ["BackendPool"]
 class BackendPool:
     """Creates and owns providers; ``get(name)`` returns the adapter for a backend."""
 
-    def __init__(self, backends: list[BackendConfig], registry: ProviderRegistry | None = None) -> None:
+    def __init__(
+        self,
+        backends: list[BackendConfig],
+        registry: ProviderRegistry | None = None,
+        *,
+        reuse: BackendPool | None = None,
+    ) -> None:
+        """``reuse``: a pool whose providers (and HTTP clients) are taken over for backends whose config is
+        unchanged, so a config reload keeps their connections; see :meth:`retired`."""
         self._registry = registry or default_registry()
         self._configs = {b.name: b for b in backends}
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._providers: dict[str, Provider] = {}
         for backend in backends:
+            if reuse is not None and reuse._configs.get(backend.name) == backend:
+                self._clients[backend.name] = reuse._clients[backend.name]
+                self._providers[backend.name] = reuse._providers[backend.name]
+                continue
             limits = httpx.Limits(
                 max_connections=backend.max_concurrency, max_keepalive_connections=backend.max_concurrency
             )
             client = httpx.AsyncClient(limits=limits, timeout=backend.timeout_s)
             self._clients[backend.name] = client
             self._providers[backend.name] = self._registry.create(backend, client, resolve_api_key(backend))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._configs)
+
+    def retired(self, successor: BackendPool) -> BackendPool:
+        """The part of this pool ``successor`` did not take over (removed or changed backends): close it once
+        the calls in flight on it have finished."""
+        left = BackendPool([], self._registry)
+        for name, provider in self._providers.items():
+            if successor._providers.get(name) is not provider:
+                left._configs[name] = self._configs[name]
+                left._providers[name] = provider
+                left._clients[name] = self._clients[name]
+        return left
 
     def get(self, name: str) -> Provider:
         return self._providers[name]

@@ -34,8 +34,9 @@ def add_command(
     return parser
 
 
-def config_of(args: argparse.Namespace) -> RouterConfig:
-    """The config named by ``--config`` (else ``$LLM_ROUTER_CONFIG``, else the packaged default)."""
+def config_of(args: argparse.Namespace, *, check_env: bool = False) -> RouterConfig:
+    """The config named by ``--config`` (else ``$LLM_ROUTER_CONFIG``, else the packaged default); ``check_env``:
+    every secret it references must be in the environment (a worker's start: refused now, not crash-looping later)."""
     from infra.config_loader import load_config
 
-    return load_config(args.config)
+    return load_config(args.config, check_env=check_env)

