@@ -73,8 +73,9 @@ def plan_retry(
     else:
         notice, delay = _nothing_called(round_, settings, open_waits)
     left = time_left(round_.request, now)
-    if left is not None and delay >= left:
-        message = f"no retry can finish before the deadline (next try in {delay:.2f}s, {left:.2f}s left){suffix}"
+    if left is not None and delay + settings.min_call_s >= left:
+        floor = f", retry.min_call_s {settings.min_call_s:g}s" if settings.min_call_s else ""
+        message = f"no retry can finish before the deadline (next try in {delay:.2f}s, {left:.2f}s left{floor}){suffix}"
         return GiveUp(DeadLetterReason.DEADLINE_EXPIRED, Stage.DEADLINE, ErrorCode.DEADLINE_EXPIRED, message, notice)
     waited_total = (now - state.first_seen).total_seconds() + delay
     if waited_total > settings.max_total_s:

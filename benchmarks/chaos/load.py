@@ -387,13 +387,18 @@ class DeadlineLog:
     late: list[dict[str, Any]] = field(default_factory=list)
     #: the same from the router's side: when it built the outcome (``created_at``), before Kafka delivered it
     router_overshoot_s: list[float] = field(default_factory=list)
+    #: how long the router held a request past its deadline: from the later of the deadline and the moment the
+    #: router first consumed it (a record consumed late, e.g. on a starved machine, can only be answered late)
+    router_held_s: list[float] = field(default_factory=list)
 
     def ended(self, response: ChatResponse, at: float) -> None:
         deadline = self.deadline_of.pop(response.request_id, None)
         if deadline is None:
             return
         self.overshoot_s.append(at - deadline)
-        self.router_overshoot_s.append(response.created_at.timestamp() - deadline)
+        built = response.created_at.timestamp()
+        self.router_overshoot_s.append(built - deadline)
+        self.router_held_s.append(built - max(deadline, built - response.latency.total_ms / 1000))
         if at > deadline:
             code = response.error.code if response.error else None
             self.late.append(
@@ -401,6 +406,7 @@ class DeadlineLog:
                     "request_id": response.request_id,
                     "overshoot_s": round(at - deadline, 3),
                     "router_overshoot_s": round(response.created_at.timestamp() - deadline, 3),
+                    "router_held_past_deadline_s": round(self.router_held_s[-1], 3),
                     "status": response.status,
                     "code": code,
                     "router_total_ms": round(response.latency.total_ms),
@@ -471,6 +477,7 @@ async def provider_hangs(*, scale: float = 1.0, minutes: float = 60.0, rate: flo
         "ended_after_deadline": sum(1 for o in over if o > 0),
         "max_overshoot_s": round(max(over), 3) if over else None,
         "router_max_overshoot_s": round(max(deadlines.router_overshoot_s), 3) if over else None,
+        "router_max_held_past_deadline_s": round(max(deadlines.router_held_s), 3) if over else None,
         "router_ended_after_deadline": sum(1 for o in deadlines.router_overshoot_s if o > 0),
         "late_examples": sorted(deadlines.late, key=lambda x: -x["overshoot_s"])[:10],
         "p99_end_before_deadline_s": round(-_pct(over, 99), 3) if over else None,

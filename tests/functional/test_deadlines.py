@@ -89,3 +89,27 @@ async def test_a_request_with_a_deadline_ends_by_its_deadline(fake_server: FakeP
     elapsed = loop.time() - t0
     assert elapsed <= 1.0 + MARGIN_S, elapsed
     assert outcome.response is None or outcome.response.status != "ok"
+
+
+async def test_no_candidate_is_tried_once_the_deadline_has_passed(fake_server: FakeProviderServer) -> None:
+    """Two backends serve the model and both hang: the first call takes all the time left; the second candidate
+    is then skipped ("deadline passed"), not called with a vanishing timeout after its own admission round trips
+    (leases and rate limits in Redis, which under load put the end past the deadline)."""
+    backends = [
+        {"name": b, "base_url": fake_server.backend_url(b), "models": ["m"], "timeout_s": 30.0} for b in ("b1", "b2")
+    ]
+    worker = {"retry": {"max_attempts": 4, "base_delay_s": 0.01, "max_delay_s": 0.05}}
+    cfg = parse_config(json.dumps({"worker": worker, "backends": backends}), env={})
+    for b in ("b1", "b2"):
+        await set_faults(fake_server, b, hang_rate=1.0, hang_s=30)
+    pool = BackendPool(cfg.backends)
+    processor = RequestProcessor(pool, ModelRouter(cfg), cfg.worker.retry, worker_id="w1")
+    request = ChatRequest(model="m", messages=_messages(), deadline=utcnow() + timedelta(seconds=0.8))
+    try:
+        outcome = await processor.process(request)
+    finally:
+        await pool.aclose()
+    assert outcome.response is not None and outcome.response.error is not None
+    assert outcome.response.error.code == ErrorCode.DEADLINE_EXPIRED and outcome.retry is None
+    assert [a.backend for a in outcome.response.attempts] == ["b1"]
+    assert (await stats(fake_server, "b2"))["calls"] == 0

@@ -26,7 +26,13 @@ BOOM = ErrorInfo(code=ErrorCode.PROVIDER_UNAVAILABLE, message="b2: HTTP 503", re
 
 
 def _settings(**kw: float) -> RetrySettings:
-    values: dict[str, float] = {"max_attempts": 4, "base_delay_s": 0.1, "max_delay_s": 2.0, "max_total_s": 60.0}
+    values: dict[str, float] = {
+        "max_attempts": 4,
+        "base_delay_s": 0.1,
+        "max_delay_s": 2.0,
+        "max_total_s": 60.0,
+        "min_call_s": 0.0,  # the boundary tests below are about the delay alone; min_call_s has its own
+    }
     return RetrySettings.model_validate({**values, **kw})
 
 
@@ -203,6 +209,22 @@ def test_no_retry_that_starts_at_the_deadline() -> None:
 
 def test_a_retry_that_starts_before_the_deadline_is_planned() -> None:
     assert isinstance(_plan(_round(deadline_in=0.500001)), RetryPlan)
+
+
+def test_no_retry_that_would_leave_less_than_min_call_s_for_its_call() -> None:
+    """A retry's trip through its delay topic and its call need time: with 0.3 s of delay and 0.7 s left, a
+    0.5 s minimum call budget cannot be met, so the request ends now (by its deadline) instead of retrying into
+    it and ending late."""
+    settings = _settings(min_call_s=0.5)
+    rounds = _round(retry_afters=[0.3], deadline_in=0.7)
+    decision = plan_retry(rounds, settings, backoff=lambda _r, ra: ra or 0.0, now=NOW, open_waits=[0.0])
+    assert isinstance(decision, GiveUp) and decision.code == ErrorCode.DEADLINE_EXPIRED
+    assert "0.30s" in decision.message and "0.70s left" in decision.message and "min_call_s" in decision.message
+    roomy = _round(retry_afters=[0.3], deadline_in=0.81)
+    assert isinstance(
+        plan_retry(roomy, settings, backoff=lambda _r, ra: ra or 0.0, now=NOW, open_waits=[0.0]), RetryPlan
+    )
+    assert RetrySettings().min_call_s == 0.5
 
 
 def test_a_deadline_give_up_keeps_the_reason_nothing_was_called() -> None:
