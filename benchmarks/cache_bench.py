@@ -1,5 +1,10 @@
 """``python -m benchmarks cache``: quality and speed of the semantic cache, against GPTCache in the same run.
 
+0. The stream (issue 14.7): benchmarks/data/cache_stream.tsv replayed through the real cache with an oracle provider,
+   per half of its frozen split (HOLDOUT = the figure; TUNE = where the prior and the defaults were chosen, labelled
+   in-sample): the verified decision (mean / max over 5 seeds), today's in-sample-tuned rules (``decision: rules``)
+   and a GPTCache-style static threshold on the same cosine, both chosen in hindsight on the half itself (favours
+   the baseline) and chosen on the tune half then applied to the holdout (what a deployment could do).
 1. Hit / false-hit curve over similarity thresholds on benchmarks/data/cache_pairs.tsv for our cache (with and
    without its precision stage) and for GPTCache 0.1.44 (sqlite + faiss, SearchDistanceEvaluation) given the
    same embedding function; each pair is stored in a fresh cache and queried once.
@@ -21,8 +26,10 @@ import numpy as np
 from benchmarks.harness import RESULTS_DIR, write_results
 from infra.cache.evaluation import Pair, evaluate, load_pairs, pair_similarities
 from infra.cache.index import VectorIndex
-from infra.cache.semantic_cache import WordAligner
-from infra.embeddings import create_embedder
+from infra.cache.semantic_cache import SemanticCache, WordAligner
+from infra.cache.store import MemoryCacheStore
+from infra.cache.stream_eval import StreamItem, evaluate_stream, load_stream, select_half, static_replay
+from infra.embeddings import BatchingEmbedder, create_embedder
 from schemas.config import CacheSettings
 from schemas.protocols import Embedder
 from streams.report import percentile, print_table
@@ -30,6 +37,8 @@ from streams.report import percentile, print_table
 __all__ = ["run"]
 
 PAIRS = Path(__file__).parent / "data" / "cache_pairs.tsv"
+STREAM = Path(__file__).parent / "data" / "cache_stream.tsv"
+SEEDS = [0, 1, 2, 3, 4]
 THRESHOLDS = [round(x, 2) for x in np.arange(0.30, 0.99, 0.02)]
 
 
@@ -130,6 +139,106 @@ def _best_at(rows: list[dict[str, Any]], max_fhr: float) -> dict[str, Any]:
     if not ok:
         return {"hit_rate": 0.0, "false_hit_rate": 0.0, "threshold": None}
     return max(ok, key=lambda r: (r["hit_rate"], -r["false_hit_rate"]))
+
+
+# --- the stream -------------------------------------------------------------------------------------------
+_KEEP = ("error_rate", "semantic_recall", "wrong_hits", "semantic_hits", "verification_calls", "false_hit_rate")
+
+
+def _row(result: dict[str, Any], delta: float) -> dict[str, Any]:
+    row = {k: result[k] for k in _KEEP}
+    for k in _KEEP:
+        if f"{k}_max" in result:
+            row[f"{k}_max"] = result[f"{k}_max"]
+            row[f"{k}_min"] = result[f"{k}_min"]
+    row["within_bound"] = row.get("error_rate_max", row["error_rate"]) <= delta + 1e-12
+    row["semantic_recall_at_bound"] = row["semantic_recall"] if row["within_bound"] else 0.0
+    row["by_language_class"] = result["by_language_class"]
+    return row
+
+
+async def _stream_half(items: list[StreamItem], embedder: Embedder, tune_threshold: float | None) -> dict[str, Any]:
+    settings = CacheSettings()
+    delta = settings.max_error_rate
+    ours = await evaluate_stream(items, settings, embedder, seeds=SEEDS)
+    rules = await evaluate_stream(items, CacheSettings(decision="rules"), embedder, seeds=[0])
+    vecs = np.asarray(embedder.embed([i.prompt for i in items]), dtype=np.float32)
+    out: dict[str, Any] = {
+        "requests": ours["requests"],
+        "semantic_opportunities": ours["semantic_opportunities"],
+        "oracle_hit_rate": ours["oracle_hit_rate"],
+        "max_error_rate": delta,
+        "ours_verified": {**_row(ours, delta), "runs": ours["runs"], "seeds": SEEDS},
+        "today_rules_in_sample_tuned": _row(rules, delta),
+        "static_threshold_hindsight": {**ours["static_baseline"], "within_bound": True},
+    }
+    if tune_threshold is not None:
+        fixed = static_replay(items, vecs, tune_threshold)
+        out["static_threshold_from_tune"] = {**fixed, "within_bound": fixed["error_rate"] <= delta}
+    return out
+
+
+def _stream(embedder: Embedder) -> dict[str, Any]:
+    import asyncio
+
+    everything = load_stream(STREAM)
+    tune = select_half(everything, STREAM, "tune")
+    holdout = select_half(everything, STREAM, "holdout")
+    _say(f"stream: tune half {len(tune)} requests (in-sample), holdout half {len(holdout)} requests")
+    tune_result = asyncio.run(_stream_half(tune, embedder, None))
+    threshold = tune_result["static_threshold_hindsight"]["threshold"]
+    holdout_result = asyncio.run(_stream_half(holdout, embedder, threshold))
+    return {"tune_in_sample": tune_result, "holdout": holdout_result}
+
+
+async def _decision_latency(embedder: Embedder, n: int = 200) -> dict[str, Any]:
+    """The hit path's added cost over the index search: features + model for the candidates (second embedder's
+    vectors memoised, i.e. excluding embeddings), and the second embedder's query embedding on its own."""
+    items = load_stream(STREAM)[:n]
+    cache = SemanticCache(CacheSettings(embed_timeout_s=120), MemoryCacheStore(), BatchingEmbedder(embedder))
+    await cache.warm_up()
+    decide_ms, e5_ms = [], []
+    try:
+        for item in items:
+            req = _request(item.prompt)
+            look = await cache.lookup(req, "m")
+            if look.hit is None:
+                await cache.store_response(look, req, _oracle(req, item.intent))
+            if look.vector is None:
+                continue
+            live = await cache._candidates(look, cache.settings)
+            if not live:
+                continue
+            cache._best_candidate(live, look.text, cache.settings, "m")  # memoises the second embedder's vectors
+            t0 = time.perf_counter()
+            cache._best_candidate(live, look.text, cache.settings, "m")
+            decide_ms.append((time.perf_counter() - t0) * 1000)
+            if cache.second is not None:
+                t0 = time.perf_counter()
+                cache.second.embedder.embed([item.prompt + " "])
+                e5_ms.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await cache.aclose()
+    return {
+        "decision_p50_ms": percentile(decide_ms, 50),
+        "decision_p99_ms": percentile(decide_ms, 99),
+        "second_embedder_p50_ms": percentile(e5_ms, 50) if e5_ms else None,
+        "second_embedder_p99_ms": percentile(e5_ms, 99) if e5_ms else None,
+        "decisions_measured": len(decide_ms),
+    }
+
+
+def _request(text: str) -> Any:
+    from schemas.events import ChatMessage, ChatRequest
+
+    return ChatRequest(messages=[ChatMessage(role="user", content=text)])
+
+
+def _oracle(req: Any, intent: str) -> Any:
+    from infra.cache.stream_eval import oracle_answer
+    from schemas.events import ChatResponse
+
+    return ChatResponse(request_id=req.request_id, content=oracle_answer(intent), model="m")
 
 
 # --- speed ---------------------------------------------------------------------------------------------
@@ -235,13 +344,71 @@ def _speed(embedder: Embedder, entries: int, queries: int) -> dict[str, Any]:
 
 
 # --- report ----------------------------------------------------------------------------------------------
-def _plot(ours: list[dict[str, Any]], raw: list[dict[str, Any]], gpt: list[dict[str, Any]], path: Path) -> None:
+def _print_stream(stream: dict[str, Any]) -> None:
+    rows = []
+    for half in ("holdout", "tune_in_sample"):
+        for key, label in _METHODS:
+            row = stream[half].get(key)
+            if row is None:
+                continue
+            rows.append(
+                [
+                    half,
+                    label,
+                    f"{row['semantic_recall']:.3f}",
+                    f"{row['error_rate']:.4f}",
+                    f"{row.get('error_rate_max', row['error_rate']):.4f}",
+                    "yes" if row["within_bound"] else "NO",
+                ]
+            )
+    print()
+    print_table(["half", "method", "semantic recall", "error rate", "max over seeds", "error ≤ δ"], rows)
+
+
+_METHODS = (
+    ("ours_verified", "llm-router verified (δ = 0.02)"),
+    ("today_rules_in_sample_tuned", "today's rules (tuned in-sample)"),
+    ("static_threshold_hindsight", "static threshold, hindsight"),
+    ("static_threshold_from_tune", "static threshold from tune half"),
+)
+
+
+def _plot_stream(ax: Any, stream: dict[str, Any]) -> None:
+    halves = [("holdout", "holdout half"), ("tune_in_sample", "tune half (in-sample)")]
+    width = 0.2
+    for i, (key, label) in enumerate(_METHODS):
+        xs, recall, error = [], [], []
+        for j, (half, _) in enumerate(halves):
+            row = stream[half].get(key)
+            if row is None:
+                continue
+            xs.append(j + (i - 1.5) * width)
+            recall.append(row["semantic_recall"])
+            error.append(row.get("error_rate_max", row["error_rate"]))
+        ax.bar(xs, recall, width, label=label)
+        for x, r, e in zip(xs, recall, error, strict=True):
+            ax.annotate(f"err {e:.3f}", (x, r), ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.set_xticks(range(len(halves)), [h for _, h in halves])
+    ax.set_ylabel("semantic recall on the stream")
+    ax.set_title("Stream: recall (bars) and error rate (max over seeds)", fontsize=9)
+    ax.set_ylim(0, 1.0)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def _plot(
+    ours: list[dict[str, Any]],
+    raw: list[dict[str, Any]],
+    gpt: list[dict[str, Any]],
+    stream: dict[str, Any],
+    path: Path,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, (left, ax) = plt.subplots(1, 2, figsize=(13, 5))
+    _plot_stream(left, stream)
     for rows, label, style in (
         (ours, "llm-router (similarity + precision stage)", "o-"),
         (raw, "llm-router, similarity only", "s--"),
@@ -251,7 +418,7 @@ def _plot(ours: list[dict[str, Any]], raw: list[dict[str, Any]], gpt: list[dict[
     ax.axvline(0.02, color="grey", lw=0.8, ls=":", label="2 % false hits")
     ax.set_xlabel("false-hit rate (near-misses served a wrong answer)")
     ax.set_ylabel("hit rate (paraphrases served from cache)")
-    ax.set_title("Semantic cache: hits vs false hits over thresholds")
+    ax.set_title("Pairs (cache_pairs.tsv, in-sample for the rules): hits vs false hits over thresholds", fontsize=9)
     ax.set_xlim(-0.01, 1.0)
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower right", fontsize=8)
@@ -287,6 +454,10 @@ def run(*, entries: int = 100_000, queries: int = 1000, embedder_spec: str | Non
     gpt_same = _best_at(gpt_curve, ours_default["false_hit_rate"])
     gpt_2pct = _best_at(gpt_curve, 0.02)
     speed = _speed(embedder, entries, queries)
+    import asyncio
+
+    latency = asyncio.run(_decision_latency(embedder))
+    stream = _stream(embedder)
     result: dict[str, Any] = {
         "embedder": embedder.name,
         "pairs": len(pairs),
@@ -303,6 +474,8 @@ def run(*, entries: int = 100_000, queries: int = 1000, embedder_spec: str | Non
         "gptcache_decision_mismatches": check["mismatches"],
         "by_langs": ours_default["by_langs"],
         **speed,
+        **latency,
+        "stream": stream,
         "curve_ours": [
             {k: r[k] for k in ("threshold", "hit_rate", "false_hit_rate", "cross_lingual_hit_rate")} for r in ours_curve
         ],
@@ -311,7 +484,7 @@ def run(*, entries: int = 100_000, queries: int = 1000, embedder_spec: str | Non
     }
     path = write_results("cache", result)
     try:
-        _plot(ours_curve, raw_curve, gpt_curve, RESULTS_DIR / "cache.png")
+        _plot(ours_curve, raw_curve, gpt_curve, stream, RESULTS_DIR / "cache.png")
     except ImportError:
         _say("matplotlib missing: no plot (pip install -e '.[bench]')")
     keys = [
@@ -324,11 +497,13 @@ def run(*, entries: int = 100_000, queries: int = 1000, embedder_spec: str | Non
         "lookup_p50_ms_100k",
         "lookup_p99_ms_100k",
         "lookup_with_embedding_p99_ms_100k",
+        "decision_p99_ms",
         "recall_at_1",
         "embed_per_s",
         "index_build_s",
     ]
     print()
     print_table(["metric", "value"], [[k, float(result[k])] for k in keys])
+    _print_stream(stream)
     print(f"\nwrote {path}")
     return result

@@ -4,9 +4,10 @@ model", in library mode against the local fake provider.
 Arms (same trace, same run): ``baseline`` (every request to gpt-4o, no cache), ``routed`` (the default config:
 routes + cache) and ``routed_no_cache`` (routes only), so the saving splits into routing and caching. Cost is
 what the price table charges for the tokens the fake provider reports (its answers echo the prompt, cut to
-``max_tokens`` words: lengths are synthetic, identical across arms). Routing quality is reported beside the
-saving (hard prompts sent to the strong model, easy ones to the cheap one), so a saving cannot hide a
-downgrade. Writes ``benchmarks/results/cost.json`` and ``cost.png``."""
+``max_tokens`` words: lengths are synthetic, identical across arms); it includes the short calls that translate
+a cross-lingual cache hit into the asker's language (``translations``, ``translation_cost_usd``). Routing
+quality is reported beside the saving (hard prompts sent to the strong model, easy ones to the cheap one), so a
+saving cannot hide a downgrade. Writes ``benchmarks/results/cost.json`` and ``cost.png``."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ async def _arm(name: str, router: Router, trace: list[dict[str, Any]], model: st
 def _summary(trace: list[dict[str, Any]], responses: list[ChatResponse]) -> dict[str, Any]:
     ok = [r for r in responses if r.status == "ok"]
     paid = [r for r in ok if r.cache_hit is None]
+    translated = [r for r in ok if r.cache_hit == "semantic-translated"]  # a hit plus one short paid call
     by_model = Counter(r.model for r in paid)
     hard = [(row, r) for row, r in zip(trace, responses, strict=True) if row["difficulty"] == "hard"]
     easy = [(row, r) for row, r in zip(trace, responses, strict=True) if row["difficulty"] == "easy"]
@@ -75,12 +77,14 @@ def _summary(trace: list[dict[str, Any]], responses: list[ChatResponse]) -> dict
     return {
         "requests": len(responses),
         "answered": len(ok),
-        "cost_usd": sum(r.cost_usd for r in paid),
-        "provider_calls": len(paid),
+        "cost_usd": sum(r.cost_usd for r in paid) + sum(r.cost_usd for r in translated),
+        "provider_calls": len(paid) + len(translated),
+        "translations": len(translated),
+        "translation_cost_usd": sum(r.cost_usd for r in translated),
         "cache_hits": sum(r.cache_hit is not None for r in ok),
         "cache_hit_rate": sum(r.cache_hit is not None for r in ok) / max(len(ok), 1),
         "cache_exact_hits": sum(r.cache_hit == "exact" for r in ok),
-        "cache_semantic_hits": sum(r.cache_hit == "semantic" for r in ok),
+        "cache_semantic_hits": sum(r.cache_hit in ("semantic", "semantic-translated") for r in ok),
         "repeats_in_trace": len(trace) - len({(row["tenant"], row["prompt"]) for row in trace}),
         "share_per_model": {m: n / max(len(paid), 1) for m, n in sorted(by_model.items(), key=str)},
         "hard_to_strong": served_by(hard, STRONG),
@@ -165,8 +169,10 @@ async def run(trace_path: Path = TRACE) -> dict[str, Any]:
     ]
     print()
     print_table(["arm", "cost USD", "calls", "cache hits", "hard→strong", "easy→cheap", "share per model"], rows)
+    routed = results["routed"]
+    print(f"\ncached answers translated: {routed['translations']} (${routed['translation_cost_usd']:.6f})")
     print(
-        f"\nsaved {results['saved_fraction']:.1%} of the baseline "
+        f"saved {results['saved_fraction']:.1%} of the baseline "
         f"({results['saved_by_routing_fraction']:.1%} by routing alone); wrote {path}"
     )
     return results

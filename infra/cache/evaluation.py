@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from infra.cache.decision import Prior
 from infra.cache.semantic_cache import SemanticCache, WordAligner, normalise
 from schemas.config import CacheSettings
 from schemas.errors import ConfigError
 from schemas.protocols import Embedder
 
-__all__ = ["Pair", "choose_threshold", "evaluate", "load_pairs", "pair_similarities", "sweep"]
+__all__ = ["Pair", "choose_threshold", "evaluate", "evaluate_verified", "load_pairs", "pair_similarities", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,17 @@ def _rate(flags: list[bool]) -> float:
 def evaluate(
     pairs: list[Pair], sims: np.ndarray, settings: CacheSettings, words: WordAligner | None = None
 ) -> dict[str, Any]:
+    """Today's fixed rule (``decision: rules``): thresholds and the precision stage."""
     hits = _hits(pairs, sims, settings, words)
+    return _summary(pairs, hits) | {
+        "threshold": settings.threshold,
+        "cross_lingual_threshold": settings.cross_lingual_threshold,
+        "verifier": settings.verify,
+        "content_check": settings.content_check,
+    }
+
+
+def _summary(pairs: list[Pair], hits: list[bool]) -> dict[str, Any]:
     same = [h for p, h in zip(pairs, hits, strict=True) if p.same]
     diff = [h for p, h in zip(pairs, hits, strict=True) if not p.same]
     cross = [h for p, h in zip(pairs, hits, strict=True) if p.same and p.cross_lingual]
@@ -88,10 +99,6 @@ def evaluate(
         d = [h for p, h in zip(pairs, hits, strict=True) if p.langs == langs and not p.same]
         by_langs[langs] = {"hit_rate": _rate(s), "false_hit_rate": _rate(d), "same": len(s), "different": len(d)}
     return {
-        "threshold": settings.threshold,
-        "cross_lingual_threshold": settings.cross_lingual_threshold,
-        "verifier": settings.verify,
-        "content_check": settings.content_check,
         "pairs": len(pairs),
         "hit_rate": _rate(same),
         "false_hit_rate": _rate(diff),
@@ -120,3 +127,37 @@ def choose_threshold(rows: list[dict[str, Any]], max_false_hit_rate: float = 0.0
         return max(rows, key=lambda r: r["threshold"])
     best = max(r["hit_rate"] for r in ok)
     return max((r for r in ok if r["hit_rate"] == best), key=lambda r: r["threshold"])
+
+
+async def evaluate_verified(
+    pairs: list[Pair], settings: CacheSettings, embedder: Embedder, *, seed: int = 0, prior: Prior | None = None
+) -> dict[str, Any]:
+    """The verified decision on pairs, cold: for each pair ``a`` is stored and ``b`` looked up through the real
+    cache (its own tenant scope, so pairs never see each other), and nothing is learned between pairs (no
+    verification outcome is recorded), so this measures the shipped prior alone. A hit is a served answer."""
+    import random
+
+    from infra.cache.store import MemoryCacheStore
+    from infra.embeddings.batcher import BatchingEmbedder
+    from schemas.events import ChatMessage, ChatRequest, ChatResponse
+
+    s = settings.model_copy(
+        update={"embed_timeout_s": max(settings.embed_timeout_s, 120.0), "shared_across_tenants": False}
+    )
+    cache = SemanticCache(s, MemoryCacheStore(), BatchingEmbedder(embedder), rng=random.Random(seed), prior=prior)
+    await cache.warm_up()
+    hits = []
+    try:
+        for i, p in enumerate(pairs):
+            first = ChatRequest(tenant=f"pair{i}", messages=[ChatMessage(role="user", content=p.a)])
+            look = await cache.lookup(first, "eval")
+            answer = ChatResponse(request_id=first.request_id, content="A", model="eval")
+            await cache.store_response(look, first, answer)
+            second = ChatRequest(tenant=f"pair{i}", messages=[ChatMessage(role="user", content=p.b)])
+            hits.append((await cache.lookup(second, "eval")).hit is not None)
+    finally:
+        await cache.aclose()
+    return _summary(pairs, hits) | {
+        "decision": "verified, cold (the shipped prior alone)",
+        "explored": cache.stats.verifications,
+    }

@@ -1,5 +1,6 @@
-"""The response cache: exact tier, then semantic tier (embedding → hnswlib neighbours → similarity threshold →
-precision stage), entries in a shared store. Every failure of the store degrades to a cache bypass."""
+"""The response cache: exact tier, then semantic tier (embedding → hnswlib neighbours → rules of language → the
+verified decision of :mod:`infra.cache.decision`, or the fixed rules with ``decision: rules``), entries and what
+verification taught in a shared store. Every failure of the store degrades to a cache bypass."""
 
 from __future__ import annotations
 
@@ -7,19 +8,39 @@ import asyncio
 import hashlib
 import json
 import logging
+import random
 import re
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 from redis.exceptions import RedisError
 
+from infra.cache.decision import (
+    BASE_FEATURES,
+    Action,
+    Decision,
+    LearnedModel,
+    Prior,
+    base_features,
+    cluster_features,
+    decide,
+    language_class,
+    lower_bound,
+)
 from infra.cache.index import VectorIndex
-from infra.cache.store import CacheEntry, CacheStore
+from infra.cache.pair_signals import (
+    SecondOpinion,
+    extra_features,
+    shared_second_opinion,
+    veto,
+    warm_up_features,
+)
+from infra.cache.store import CacheEntry, CacheEvent, CacheStore
 from infra.cache.text_features import content_words, detect_language
 from infra.cache.verifier import verify
 from infra.degraded import Degradation
@@ -29,7 +50,18 @@ from schemas.config import CacheSettings
 from schemas.events import CachePolicy, ChatRequest, ChatResponse
 from schemas.protocols import Embedder
 
-__all__ = ["CacheHit", "CacheLookup", "CacheStats", "SemanticCache", "WordAligner", "exact_key", "normalise"]
+__all__ = [
+    "CacheHit",
+    "CacheLookup",
+    "CacheStats",
+    "Judge",
+    "Probe",
+    "SemanticCache",
+    "WordAligner",
+    "exact_key",
+    "normalise",
+    "same_answer",
+]
 
 log = logging.getLogger(__name__)
 _STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -92,6 +124,38 @@ class WordAligner:
         return True, ""
 
 
+#: asked when a cached and a fresh answer differ as text: (prompt, cached answer, fresh answer) -> agree?
+Judge = Callable[[str, str, str], Awaitable[bool]]
+#: a served entry whose verification failed at logit b is not served again below b + this (explored instead)
+BAD_LOGIT_MARGIN = 1.0
+#: verification outcomes a starting replica reads back from the log (what the model keeps at most, too)
+OBSERVATIONS_KEPT = 20_000
+
+
+def same_answer(a: str, b: str) -> bool:
+    """Normalised exact match: case, spacing, a trailing full stop and surrounding quotes do not count."""
+
+    def canon(text: str) -> str:
+        return normalise(text).strip("\"'“”‘’«»()[] ").rstrip(".。!！")
+
+    return canon(a) == canon(b)
+
+
+@dataclass
+class Probe:
+    """A would-be hit answered by the provider anyway: what the fresh answer is compared with, and what the
+    outcome teaches (the model input ``x`` and its logit)."""
+
+    entry_id: str
+    answer_id: str
+    cached: str
+    route: str
+    x: np.ndarray
+    logit: float
+    alpha: float
+    features: dict[str, float] = field(default_factory=dict)  # by name (what a prior is trained on)
+
+
 @dataclass
 class CacheHit:
     response: ChatResponse
@@ -115,6 +179,7 @@ class CacheLookup:
     text: str = ""
     vector: np.ndarray | None = None
     elapsed_ms: float = 0.0
+    probe: Probe | None = None
 
 
 @dataclass
@@ -130,6 +195,13 @@ class CacheStats:
     semantic_skipped: int = 0  # the embedder failed or was slow: semantic tier skipped (exact tier still served)
     synced_adds: int = 0
     synced_deletes: int = 0
+    verifications: int = 0  # would-be hits answered by the provider anyway and compared (explore / audit)
+    verified_correct: int = 0
+    verified_wrong: int = 0
+    judge_calls: int = 0
+    vetoed: int = 0  # candidates a rule of language ruled out
+    class_off: int = 0  # candidates of a language class the semantic tier does not serve (cache.semantic_classes)
+    observations_synced: int = 0  # other replicas' verification outcomes learned from
     last_error: str = ""
     extra: dict[str, int] = field(default_factory=dict)
 
@@ -142,8 +214,17 @@ class SemanticCache:
         embedder: BatchingEmbedder | None,
         *,
         clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        judge: Judge | None = None,
+        prior: Prior | None = None,
+        second: SecondOpinion | None = None,
     ) -> None:
         self.settings = settings
+        self._rng = rng or random.Random()
+        self._judge = judge
+        self._prior = prior
+        self._models: dict[str, LearnedModel] = {}
+        self._origin = uuid.uuid4().hex[:12]  # tells this replica's observations from the others' on the log
         self.store = store
         self.embedder = embedder if settings.semantic else None
         self._clock = clock
@@ -158,8 +239,13 @@ class SemanticCache:
             clock=self._clock,
         )
         self.words = WordAligner(embedder.embedder) if embedder is not None else None
+        self.second = second
+        self._second_failed = False
+        self._observations_loaded = False
+        self._warming = False
         self.stats = CacheStats()
         self._follow: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
         self._closing = False
         self._down = Degradation(log, "cache store unavailable, bypassing the cache", component="cache")
         self.embed_degraded = Degradation(log, "embedder failed or slow, semantic tier skipped", component="embedder")
@@ -249,34 +335,180 @@ class SemanticCache:
             if self.embedder is not None:
                 look.vector = await self._embed(look.text, s)
             if look.vector is not None:
-                floor = min(s.threshold, s.cross_lingual_threshold)
-                near = [
-                    (eid, sim)
-                    for eid, sim in self.index.search(look.partition, look.vector, s.candidates, look.params)
-                    if sim >= floor
-                ]
-                if near:
-                    entries = await self.store.get_many([eid for eid, _ in near])
-                    for (entry_id, _), entry in zip(near, entries, strict=True):
-                        if entry is None:  # expired or invalidated elsewhere: the index follows
-                            self.index.remove(entry_id)
-                    live = [
-                        (entry, sim)
-                        for (_, sim), entry in zip(near, entries, strict=True)
-                        if entry is not None and entry.params == look.params
-                    ]
-                    chosen = await self._accepted(live, look.text, s)
-                    if chosen is not None:
-                        entry, sim = chosen
-                        self.stats.semantic_hits += 1
-                        look.hit = self._hit(entry, request, "semantic", sim)
-                        return self._done(look, t0)
+                live = await self._candidates(look, s)
+                chosen = await (
+                    self._verified(look, live, s) if s.decision == "verified" else self._accepted(live, look.text, s)
+                )
+                if chosen is not None:
+                    entry, sim = chosen
+                    self.stats.semantic_hits += 1
+                    look.hit = self._hit(entry, request, "semantic", sim)
+                    return self._done(look, t0)
         except _STORE_ERRORS as exc:
             self._degraded("lookup", exc)
             look.cacheable = False
             look.reason = "cache store unavailable"
         self.stats.misses += 1
         return self._done(look, t0)
+
+    async def _candidates(self, look: CacheLookup, s: CacheSettings) -> list[tuple[CacheEntry, float]]:
+        """Live entries near the prompt's vector with the same generation parameters, most similar first."""
+        assert look.vector is not None
+        floor = s.retrieval_floor if s.decision == "verified" else min(s.threshold, s.cross_lingual_threshold)
+        near = [
+            (eid, sim)
+            for eid, sim in self.index.search(look.partition, look.vector, s.candidates, look.params)
+            if sim >= floor
+        ]
+        if not near:
+            return []
+        entries = await self.store.get_many([eid for eid, _ in near])
+        for (entry_id, _), entry in zip(near, entries, strict=True):
+            if entry is None:  # expired or invalidated elsewhere: the index follows
+                self.index.remove(entry_id)
+        return [
+            (entry, sim)
+            for (_, sim), entry in zip(near, entries, strict=True)
+            if entry is not None and entry.params == look.params
+        ]
+
+    # --- the verified decision -----------------------------------------------------------------------------
+    def model(self, route: str) -> LearnedModel:
+        """The learned model of ``route`` (the routed model): the prior until verifications arrive."""
+        learned = self._models.get(route)
+        if learned is None:
+            if self._prior is None:
+                self._prior = self._load_prior()
+            learned = self._models[route] = LearnedModel(self._prior)
+        return learned
+
+    def _load_prior(self) -> Prior:
+        try:
+            return Prior.load(self.settings.prior_path)
+        except (OSError, ValueError, KeyError) as exc:  # no usable prior: learn from scratch, serving nothing yet
+            log.warning("cache prior not loaded (%s): every semantic candidate is verified until data arrive", exc)
+            return Prior.flat(BASE_FEATURES)
+
+    async def _verified(
+        self, look: CacheLookup, live: list[tuple[CacheEntry, float]], s: CacheSettings
+    ) -> tuple[CacheEntry, float] | None:
+        """Serve, explore (``look.probe``: the provider answers, :meth:`store_response` compares) or miss."""
+        if not live:
+            return None
+        assert self.embedder is not None
+        try:
+            async with asyncio.timeout(s.embed_timeout_s):
+                found = await self.embedder.call(self._best_candidate, live, look.text, s, look.model)
+        except Exception as exc:
+            self._semantic_skipped("verified decision", exc)
+            return None
+        if found is None:
+            return None
+        entry, sim, probe, decision = found
+        if decision.action is Action.SERVE:
+            return entry, sim
+        if decision.action is Action.EXPLORE:
+            look.probe = probe
+            self.stats.verifications += 1
+        return None
+
+    def _best_candidate(
+        self, live: list[tuple[CacheEntry, float]], text: str, s: CacheSettings, route: str
+    ) -> tuple[CacheEntry, float, Probe, Decision] | None:
+        """Runs in the embedding thread: the candidate with the highest lower bound, and what to do with it."""
+        learned = self.model(route)
+        lang_q = detect_language(text)
+        best: tuple[float, CacheEntry, float, dict[str, float], float, float] | None = None
+        for entry, sim in live:
+            lang_c = detect_language(entry.text)
+            if language_class(lang_q, lang_c) not in s.semantic_classes:
+                self.stats.class_off += 1
+                continue
+            why = veto(text, entry.text)
+            if why:
+                self.stats.vetoed += 1
+                log.debug("semantic candidate %s vetoed: %s", entry.entry_id, why)
+                continue
+            rival = max((o for e, o in live if e.answer_id != entry.answer_id), default=sim - 1.0)
+            feats = base_features(sim, lang_q, lang_c, sim - rival, len(text), len(entry.text))
+            feats.update(cluster_features(entry, live))
+            if not self._warming:  # while they load, decide without them
+                second = self._second_opinion(s)
+                e5 = second.cosines(text, [entry.text])[0] if second is not None else None
+                feats.update(extra_features(text, entry.text, cos=sim, e5_cos=e5, lang_q=lang_q, lang_c=lang_c))
+            x = learned.vector(feats)
+            m, v = learned.score(x)
+            alpha = lower_bound(m, v, s.confidence)
+            if best is None or alpha > best[0]:
+                best = (alpha, entry, sim, feats, m, v)
+        if best is None:
+            return None
+        alpha, entry, sim, feats, m, v = best
+        decision = decide(
+            m,
+            v,
+            delta=s.safety * s.max_error_rate,
+            rng=self._rng,
+            audit_rate=s.audit_rate,
+            p_floor=s.p_floor,
+            confidence=s.confidence,
+            randomised=s.explore_rule == "vcache",
+        )
+        if decision.action is Action.SERVE and entry.bad_logit is not None and m <= entry.bad_logit + BAD_LOGIT_MARGIN:
+            decision = Decision(Action.EXPLORE, alpha, 1.0)  # this entry was verified wrong at such odds before
+        content = ChatResponse.model_validate_json(entry.response).content or ""
+        x = learned.vector(feats)
+        probe = Probe(entry.entry_id, entry.answer_id or entry.entry_id, content, route, x, m, alpha, feats)
+        return entry, sim, probe, decision
+
+    def _second_opinion(self, s: CacheSettings) -> SecondOpinion | None:
+        """The second embedder, loaded on first use in the embedding thread (seconds: never on the event loop)."""
+        if self.second is None and s.second_embedder and not self._second_failed:
+            try:
+                self.second = shared_second_opinion(s.second_embedder)
+            except Exception as exc:  # not installed or broken: the model reads the feature as missing
+                self._second_failed = True
+                log.warning("second embedder %r unavailable (%s): deciding without it", s.second_embedder, exc)
+        return self.second
+
+    async def warm_up(self) -> None:
+        """Load what the first verified decision would otherwise load within a lookup's time limit (seconds): the
+        second embedder, the word-frequency lists, the zh word segmenter. In a thread of its own, so lookups go on
+        meanwhile, deciding without those features (which only makes them more cautious)."""
+        if self.embedder is None or self.settings.decision != "verified":
+            return
+        self._warming = True
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._warm_up)
+        finally:
+            self._warming = False
+
+    def _warm_up(self) -> None:
+        self._second_opinion(self.settings)
+        warm_up_features()
+
+    async def _learn(self, probe: Probe, text: str, fresh: str) -> bool:
+        """Compare the fresh answer with the cached one and teach the model, the entry and the other replicas."""
+        correct = same_answer(probe.cached, fresh)
+        if not correct and self._judge is not None:
+            self.stats.judge_calls += 1
+            try:
+                correct = await self._judge(text, probe.cached, fresh)
+            except Exception as exc:  # a judge that fails says nothing: the mismatch stands (fail safe)
+                log.warning("cache judge failed: %s", exc)
+                correct = False
+        if correct:
+            self.stats.verified_correct += 1
+        else:
+            self.stats.verified_wrong += 1
+        if self.embedder is not None:  # the model is scored in the embedding thread: update it there too
+            await self.embedder.call(self.model(probe.route).observe, probe.x, correct)
+        try:
+            await self.store.record_outcome(probe.entry_id, correct, probe.logit)
+            await self.store.add_observation(probe.route, probe.x, correct, self._origin)
+        except _STORE_ERRORS as exc:
+            self._degraded("learn", exc)
+        return correct
 
     async def _embed(self, text: str, settings: CacheSettings) -> np.ndarray | None:
         """The prompt's vector, or ``None`` when the embedder fails or takes longer than ``embed_timeout_s``:
@@ -371,11 +603,15 @@ class SemanticCache:
         look = served
         s = self.settings.for_model(look.model)
         now = self._clock()
+        entry_id = uuid.uuid4().hex
+        answer_id = entry_id
+        if look.probe is not None and await self._learn(look.probe, look.text, response.content or ""):
+            answer_id = look.probe.answer_id  # verified: the same answer as the candidate's
         try:
             if self.embedder is not None and look.vector is None:
                 look.vector = await self._embed(look.text, s)  # None: stored for the exact tier only
             entry = CacheEntry(
-                entry_id=uuid.uuid4().hex,
+                entry_id=entry_id,
                 tenant=request.tenant,
                 scope=look.scope,
                 model=look.model,
@@ -387,6 +623,7 @@ class SemanticCache:
                 expires=now + s.ttl_s,
                 vector=look.vector,
                 params=look.params,
+                answer_id=answer_id,
             )
             await self.store.put(entry)
         except _STORE_ERRORS as exc:
@@ -413,12 +650,18 @@ class SemanticCache:
             try:
                 if position is None:
                     position = await self.store.last_event_id()  # before the scan: nothing is missed
+                    if not self._observations_loaded:  # once: a rebuild after an outage must not count twice
+                        for ev in await self.store.recent_observations(position, OBSERVATIONS_KEPT):
+                            await self._synced_observation(ev)
+                        self._observations_loaded = True
                     n = await self.rebuild()
                     log.info("cache index rebuilt with %d entries", n)
                     self.ready.set()
                 for ev in await self.store.events(position, poll_ms):
                     position = ev.event_id
-                    if ev.op == "add" and ev.vector is not None and ev.expires > self._clock():
+                    if ev.op == "obs":
+                        await self._synced_observation(ev)
+                    elif ev.op == "add" and ev.vector is not None and ev.expires > self._clock():
                         added = self.index.add(ev.entry_id, ev.partition, ev.vector, ev.expires, ev.params)
                         self.stats.synced_adds += added
                     elif ev.op == "del":
@@ -433,7 +676,21 @@ class SemanticCache:
                 position = None  # rebuild when the store is back: events may have been trimmed meanwhile
                 await asyncio.sleep(1.0)
 
+    async def _synced_observation(self, ev: CacheEvent) -> None:
+        """Another replica's verification outcome: the same evidence for this replica's model."""
+        if ev.origin == self._origin or ev.vector is None:
+            return
+        learned = self.model(ev.route)
+        if ev.vector.size == len(learned.names):
+            if self.embedder is not None:
+                await self.embedder.call(learned.observe, ev.vector, ev.params == "1")
+            else:
+                learned.observe(ev.vector, ev.params == "1")
+            self.stats.observations_synced += 1
+
     def start(self) -> None:
+        if self._warm is None and not self._closing:
+            self._warm = asyncio.create_task(self.warm_up(), name="cache-warm")
         if self._follow is None and not self._closing:
             self._follow = asyncio.create_task(self.follow(), name="cache-follow")
 
@@ -446,8 +703,9 @@ class SemanticCache:
         """Stop following within ``timeout_s``, then close the embedder and the store. Closing the store also
         breaks a read that ignored the cancellation, so the loop ends soon after even then."""
         self._closing = True
-        if self._follow is not None:
-            await stop_tasks([self._follow], timeout_s)
+        tasks = [t for t in (self._follow, self._warm) if t is not None]
+        if tasks:
+            await stop_tasks(tasks, timeout_s)
         if self.embedder is not None:
             await self.embedder.aclose()
         await self.store.aclose()

@@ -32,6 +32,12 @@ class CacheEntry:
     expires: float
     vector: np.ndarray | None = None
     params: str = ""  # digest of the generation parameters: a semantic hit needs the same (filters the index)
+    # learned with the entry (verified decision): which answer it holds (entries verified to give the same answer
+    # share one id), how its verifications went, and the highest logit at which serving it was verified wrong
+    answer_id: str = ""
+    n_ok: int = 0
+    n_bad: int = 0
+    bad_logit: float | None = None
 
 
 @dataclass
@@ -43,6 +49,9 @@ class CacheEvent:
     expires: float = 0.0
     vector: np.ndarray | None = None
     params: str = ""
+    # op "obs": one verification outcome, for every replica's model (features in ``vector``, label in ``params``)
+    route: str = ""
+    origin: str = ""
 
 
 class CacheStore(Protocol):
@@ -55,6 +64,12 @@ class CacheStore(Protocol):
     async def put(self, entry: CacheEntry) -> None: ...
 
     async def delete(self, entry_ids: list[str]) -> int: ...
+
+    async def record_outcome(self, entry_id: str, correct: bool, logit: float) -> None: ...
+
+    async def add_observation(self, route: str, x: np.ndarray, correct: bool, origin: str) -> None: ...
+
+    async def recent_observations(self, before: str, limit: int) -> list[CacheEvent]: ...
 
     def scan(self) -> AsyncIterator[CacheEntry]: ...
 
@@ -77,7 +92,18 @@ _FIELDS = (
     "expires",
     "vector",
     "params",
+    "answer_id",
+    "n_ok",
+    "n_bad",
+    "bad_logit",
 )
+# the highest logit at which the entry was verified wrong, kept as a max by every replica at once
+_MAX_LUA = """
+local cur = redis.call('HGET', KEYS[1], 'bad_logit')
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'bad_logit', ARGV[1]) end
+return 1
+"""
 
 
 class RedisCacheStore:
@@ -139,6 +165,10 @@ class RedisCacheStore:
             expires=float(d["expires"] or 0),
             vector=self._vec(d["vector"]),
             params=(d["params"] or b"").decode(),
+            answer_id=(d["answer_id"] or b"").decode() or entry_id,
+            n_ok=int(d["n_ok"] or 0),
+            n_bad=int(d["n_bad"] or 0),
+            bad_logit=float(d["bad_logit"]) if d["bad_logit"] else None,
         )
 
     async def get_many(self, entry_ids: list[str]) -> list[CacheEntry | None]:
@@ -175,6 +205,7 @@ class RedisCacheStore:
             "expires": repr(entry.expires),
             "vector": vec,
             "params": entry.params,
+            "answer_id": entry.answer_id or entry.entry_id,
         }
         async with self._guard(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=mapping)
@@ -210,6 +241,46 @@ class RedisCacheStore:
             removed += int(result[0] or 0)
         return removed
 
+    async def record_outcome(self, entry_id: str, correct: bool, logit: float) -> None:
+        """Count a verification of ``entry_id`` in its hash (atomic, so replicas never lose one another's)."""
+        key = f"{self._p}e:{entry_id}"
+        async with self._guard():
+            if correct:
+                await self._redis.hincrby(key, "n_ok", 1)
+                return
+            await self._redis.eval(_MAX_LUA, 1, key, repr(float(logit)))
+            await self._redis.hincrby(key, "n_bad", 1)
+
+    async def add_observation(self, route: str, x: np.ndarray, correct: bool, origin: str) -> None:
+        """Append a verification outcome to the event log: every replica's model learns from it."""
+        fields: Any = {
+            "op": "obs",
+            "id": "",
+            "route": route,
+            "vector": np.asarray(x, dtype=np.float64).tobytes(),
+            "params": "1" if correct else "0",
+            "origin": origin,
+        }
+        async with self._guard():
+            await self._redis.xadd(f"{self._p}log", fields, maxlen=self._log_max, approximate=True)
+
+    async def recent_observations(self, before: str, limit: int) -> list[CacheEvent]:
+        """The last ``limit`` verification outcomes logged up to ``before`` (oldest first): what a replica that
+        starts learns from before it follows the log."""
+        found: list[CacheEvent] = []
+        upper = before
+        while len(found) < limit:
+            async with self._guard():
+                rows: Any = await self._redis.xrevrange(f"{self._p}log", max=upper, count=5000)
+            if not rows:
+                break
+            for event_id, fields in rows:
+                f = {k.decode(): v for k, v in fields.items()}
+                if f.get("op") == b"obs":
+                    found.append(self._event(event_id.decode(), f))
+            upper = "(" + rows[-1][0].decode()  # exclusive: the next page starts below the last one read
+        return list(reversed(found[:limit]))
+
     async def scan(self) -> AsyncIterator[CacheEntry]:
         prefix = f"{self._p}e:"
         async for key in self._redis.scan_iter(match=f"{prefix}*", count=1000):
@@ -233,19 +304,24 @@ class RedisCacheStore:
         out: list[CacheEvent] = []
         for _stream, items in reply or []:
             for event_id, fields in items:
-                f = {k.decode(): v for k, v in fields.items()}
-                out.append(
-                    CacheEvent(
-                        event_id=event_id.decode(),
-                        op=f["op"].decode(),
-                        entry_id=f["id"].decode(),
-                        partition=f.get("partition", b"").decode(),
-                        expires=float(f.get("expires", b"0") or 0),
-                        vector=self._vec(f.get("vector")),
-                        params=f.get("params", b"").decode(),
-                    )
-                )
+                out.append(self._event(event_id.decode(), {k.decode(): v for k, v in fields.items()}))
         return out
+
+    def _event(self, event_id: str, f: dict[str, bytes]) -> CacheEvent:
+        op = f["op"].decode()
+        raw = f.get("vector")
+        vector = np.frombuffer(raw, dtype=np.float64) if op == "obs" and raw else self._vec(raw)
+        return CacheEvent(
+            event_id=event_id,
+            op=op,
+            entry_id=f.get("id", b"").decode(),
+            partition=f.get("partition", b"").decode(),
+            expires=float(f.get("expires", b"0") or 0),
+            vector=vector,
+            params=f.get("params", b"").decode(),
+            route=f.get("route", b"").decode(),
+            origin=f.get("origin", b"").decode(),
+        )
 
     async def aclose(self) -> None:
         """Close every connection of our pool, the ones in use included (a blocked ``XREAD`` then ends at once).
@@ -293,6 +369,22 @@ class MemoryCacheStore:
                 self.exact.pop(entry.exact_key, None)
                 n += 1
         return n
+
+    async def record_outcome(self, entry_id: str, correct: bool, logit: float) -> None:
+        entry = self.entries.get(entry_id)
+        if entry is None:
+            return
+        if correct:
+            entry.n_ok += 1
+        else:
+            entry.n_bad += 1
+            entry.bad_logit = logit if entry.bad_logit is None else max(entry.bad_logit, logit)
+
+    async def add_observation(self, route: str, x: np.ndarray, correct: bool, origin: str) -> None:
+        return None  # one process: the cache that observed it is the only model
+
+    async def recent_observations(self, before: str, limit: int) -> list[CacheEvent]:
+        return []
 
     async def scan(self) -> AsyncIterator[CacheEntry]:
         for entry in list(self.entries.values()):

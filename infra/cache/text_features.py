@@ -18,18 +18,39 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
+# Letters only one of the languages writes (é is French and Spanish, so it counts for neither), and common
+# function words the cache's stop lists leave out: short prompts often have one function word or none, so these
+# decide prompts like "Convierte 5 km a millas" or "combien font 12 fois 8 ?" that the stop lists alone misread.
+_LETTERS = {"es": frozenset("ñ¿¡áíóú"), "de": frozenset("äöüß„"), "fr": frozenset("çèêëàâîïôûùœ")}
+_MORE_WORDS = {
+    "es": frozenset(
+        "cuánto cuántos cuánta cuántas como cual cuando donde porque hasta desde entre hacer puedo".split()
+    ),
+    "de": frozenset(
+        "gegen um ins beim vom zwischen wieviel viel viele mir mich dir dich uns kein keine wenn bis".split()
+    ),
+    "fr": frozenset("ça combien fait faire font peux moi chez depuis entre fois".split()),
+}
+
+
 @lru_cache(maxsize=65536)
 def detect_language(text: str) -> str:
-    """``zh`` for CJK text, else the language (en, es, de, fr) with most function words; ``und`` if none."""
+    """``zh`` for CJK text, else the language (en, es, de, fr) with most function words and letters of its own;
+    ``und`` if none, or a tie between languages other than English (a guess would be a wrong guess half the
+    time, and the cache translates answers by this: an unknown language is left alone)."""
     if _CJK.search(text):
         return "zh"
     words = _words(text)
-    scores = {lang: sum(w in stop for w in words) for lang, stop in STOPWORDS.items()}
+    letters = set(unicodedata.normalize("NFKC", text).casefold())
+    scores = {
+        lang: sum(w in stop or w in _MORE_WORDS.get(lang, ()) for w in words) + len(letters & _LETTERS.get(lang, set()))
+        for lang, stop in STOPWORDS.items()
+    }
     best = max(scores, key=lambda k: scores[k])
     if scores[best] == 0:
         return "und"
-    if list(scores.values()).count(scores[best]) > 1 and scores.get("en") == scores[best]:
-        return "en"
+    if list(scores.values()).count(scores[best]) > 1:
+        return "en" if scores.get("en") == scores[best] else "und"
     return best
 
 

@@ -52,6 +52,12 @@ def build_request(args: argparse.Namespace) -> ChatRequest:
 def describe(response: ChatResponse) -> str:
     """The line under an answer: where it came from (the cache says so plainly), how long, what it cost."""
     took = f"in {response.latency.total_ms:.0f} ms"
+    if response.cache_hit == "semantic-translated":
+        sim = "" if response.similarity is None else f", similarity {response.similarity:.3f}"
+        return (
+            f"-- from the cache (semantic match{sim}), translated by {response.backend}/{response.model} {took}, "
+            f"{response.usage.total_tokens} tokens, ${response.cost_usd:.6f}"
+        )
     if response.cache_hit == "semantic":
         sim = "" if response.similarity is None else f", similarity {response.similarity:.3f}"
         return f"-- from the cache (semantic match{sim}), no provider call; {response.model} {took}"

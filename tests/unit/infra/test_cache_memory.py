@@ -60,7 +60,8 @@ def _req(i: int, text: str = "What is the capital of France?", tenants: int = 10
 
 @pytest.fixture
 async def cache() -> AsyncIterator[SemanticCache]:
-    settings = CacheSettings(max_partitions=CAP, verify=False, content_check=False, threshold=0.5)
+    # the fixed-threshold rule: these tests are about partitions and parameters, not about the decision
+    settings = CacheSettings(decision="rules", max_partitions=CAP, verify=False, content_check=False, threshold=0.5)
     c = SemanticCache(settings, MemoryCacheStore(), BatchingEmbedder(_StandIn()))
     yield c
     await c.aclose()
