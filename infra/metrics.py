@@ -40,6 +40,7 @@ _WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 class _Sources:
     gate: Any = None  # agents.slot_gate.SlotGate
     pipeline_stats: Any = None  # agents.pipeline.PipelineStats
+    cache_stats: Any = None  # infra.cache.semantic_cache.CacheStats
     paused: Callable[[], Iterable[tuple[str, int]]] | None = None  # (topic, partition) paused by full buffers
     degradations: list[Degradation] = field(default_factory=list)  # dependencies that fell back (Redis, embedder)
     extra: list[Callable[[], Iterable[Metric]]] = field(default_factory=list)
@@ -75,6 +76,8 @@ class _LiveCollector(Collector):
             for name, value in vars(stats).items():
                 fam.add_metric([name], value)
             yield fam
+        if self._s.cache_stats is not None:
+            yield _cache_events(self._s.cache_stats)
         if self._s.paused is not None:
             paused = GaugeMetricFamily(
                 "llm_router_paused_partitions", "partitions not fetched because their buffer is full", labels=["topic"]
@@ -89,6 +92,16 @@ class _LiveCollector(Collector):
             yield _degraded(self._s.degradations)
         for extra in self._s.extra:
             yield from extra()
+
+
+def _cache_events(stats: Any) -> Metric:
+    """``llm_router_cache_events_total{event}``: every counter of the cache (lookups, hits by kind, misses,
+    verifications and their outcomes, translations): the hit rate and the verification share are one expression."""
+    fam = CounterMetricFamily("llm_router_cache_events", "semantic cache events", labels=["event"])
+    counters = {**{k: v for k, v in vars(stats).items() if isinstance(v, int)}, **dict(stats.extra)}
+    for event, value in sorted(counters.items()):
+        fam.add_metric([event], value)
+    return fam
 
 
 def _degraded(degradations: Iterable[Degradation]) -> Metric:

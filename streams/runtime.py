@@ -331,6 +331,7 @@ async def build_engine(
     )
     engine.reload_metrics.running(version)  # type: ignore[union-attr]
     metrics.sources.degradations = engine.degradations()
+    metrics.sources.cache_stats = cache.stats if cache is not None else None
     return engine
 
 

@@ -91,3 +91,19 @@ def test_without_configured_tenants_every_tenant_is_other() -> None:
     for tenant in ("default", "x", "y"):
         metrics.record_response(_response(tenant))
     assert _tenant_values(metrics) == {OTHER_TENANT}
+
+
+def test_cache_events_are_exported_so_the_verification_share_is_one_expression() -> None:
+    """``llm_router_cache_events_total{event}``: lookups, hits by kind, misses, verifications and their outcomes,
+    translations; the share of lookups spent on verification is verifications / lookups."""
+    from infra.cache.semantic_cache import CacheStats
+
+    metrics = RouterMetrics()
+    stats = CacheStats(lookups=10, exact_hits=2, semantic_hits=3, misses=5, verifications=4, verified_wrong=1)
+    stats.extra["translated"] = 1
+    stats.last_error = "not a number: not exported"
+    metrics.sources.cache_stats = stats
+    text = generate_latest(metrics.registry).decode()
+    for event, value in [("lookups", 10), ("semantic_hits", 3), ("verifications", 4), ("translated", 1)]:
+        assert f'llm_router_cache_events_total{{event="{event}"}} {value:.1f}' in text, event
+    assert "last_error" not in text
