@@ -26,7 +26,9 @@ import enum
 import json
 import math
 import random
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
@@ -94,7 +96,21 @@ class LearnedModel:
     """The posterior of one route's model: the shipped prior plus every verification outcome seen (its own and,
     through the store's observation log, every replica's). Refitted lazily on the next score after new data."""
 
-    def __init__(self, prior: Prior, *, max_observations: int = 20_000) -> None:
+    def __init__(
+        self,
+        prior: Prior,
+        *,
+        max_observations: int = 5_000,
+        eager_below: int = 2_000,
+        refit_every_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """A refit is a Newton fit over every observation on the caller's thread: below ``eager_below``
+        observations each new outcome is fitted at the next score; above, at most once per ``refit_every_s``."""
+        self._eager_below = eager_below
+        self._refit_every_s = refit_every_s
+        self._clock = clock
+        self._last_fit = float("-inf")
         self.prior = prior
         self.names = prior.names
         self._precision = np.linalg.inv(prior.cov)
@@ -118,10 +134,15 @@ class LearnedModel:
         self._dirty = True
 
     def _refit(self) -> None:
-        if self._dirty:
-            x = np.stack(self._xs) if self._xs else np.zeros((0, len(self.names)))
-            self.w, self.cov = fit_logistic(x, np.array(self._ys), self.prior.mean, self._precision)
-            self._dirty = False
+        if not self._dirty:
+            return
+        now = self._clock()
+        if len(self._xs) >= self._eager_below and now - self._last_fit < self._refit_every_s:
+            return
+        self._last_fit = now
+        x = np.stack(self._xs) if self._xs else np.zeros((0, len(self.names)))
+        self.w, self.cov = fit_logistic(x, np.array(self._ys), self.prior.mean, self._precision)
+        self._dirty = False
 
     def score(self, x: np.ndarray) -> tuple[float, float]:
         """(logit mean, logit variance) of P(correct) for input ``x``."""

@@ -221,3 +221,34 @@ async def test_without_a_judge_a_differing_answer_counts_as_wrong_and_a_judge_ca
         assert calls == [("~how do I learn python", "Read the tutorial.", "Start with the official tutorial.")]
     finally:
         await cache.aclose()
+
+
+def test_refits_are_rate_limited_once_the_model_has_seen_many_outcomes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refit is a Newton fit over every observation, on the event loop: below ``eager_below`` observations each
+    new outcome refits at the next score (the stream evaluations stay exact); above it, at most one refit per
+    ``refit_every_s`` (a soak at 30 req/s refitted 20,000 rows per request and starved the worker)."""
+    import infra.cache.decision as decision
+
+    fits: list[int] = []
+    real_fit = decision.fit_logistic
+
+    def counted(x, *args, **kw):  # type: ignore[no-untyped-def]
+        fits.append(len(x))
+        return real_fit(x, *args, **kw)
+
+    monkeypatch.setattr(decision, "fit_logistic", counted)
+    now = [0.0]
+    prior = decision.Prior(("bias", "cos"), np.array([0.0, 1.0]), np.eye(2), {})
+    model = decision.LearnedModel(prior, eager_below=3, refit_every_s=1.0, clock=lambda: now[0])
+    x = np.array([1.0, 0.5])
+    for _ in range(2):
+        model.observe(x, True)
+        model.score(x)
+    assert len(fits) == 2  # eager while small
+    for _ in range(5):
+        model.observe(x, True)
+        model.score(x)
+    assert len(fits) == 2  # no refit within the second of the last one
+    now[0] = 1.5
+    model.score(x)
+    assert len(fits) == 3 and fits[-1] == 7  # then one, over everything observed
