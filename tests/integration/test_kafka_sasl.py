@@ -197,6 +197,9 @@ async def test_a_producer_with_write_acl_is_served_and_one_without_is_refused_by
 async def test_a_wrong_password_is_refused(
     sasl_broker: SaslBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # the level, not the default: an in-process ``llm-router`` call earlier in the session (streams.cli main)
+    # quiets aiokafka to CRITICAL for short-lived commands, and that level would outlive it here
+    caplog.set_level(logging.ERROR, logger="aiokafka")
     wrong = tmp_path / "wrong.password"
     wrong.write_text("not-the-password\n")
     settings = KafkaSettings(
