@@ -68,10 +68,10 @@ class SecondOpinion:
     models trained differently rarely both mistake a near-miss for a paraphrase. Vectors are memoised by text
     (bounded), so a cached prompt is embedded once; used only from the embedding thread."""
 
-    def __init__(self, embedder: Embedder, capacity: int = 20_000) -> None:
+    def __init__(self, embedder: Embedder, capacity: int = 4_096) -> None:
         self.embedder = embedder
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._capacity = capacity
+        self.capacity = capacity
         self._lock = threading.Lock()  # one per process, shared by every cache's embedding thread
 
     def cosines(self, query: str, others: list[str]) -> list[float]:
@@ -79,14 +79,18 @@ class SecondOpinion:
             return self._cosines(query, others)
 
     def _cosines(self, query: str, others: list[str]) -> list[float]:
-        missing = [t for t in dict.fromkeys([query, *others]) if t not in self._memo]
+        texts = list(dict.fromkeys([query, *others]))
+        vecs = {t: self._memo[t] for t in texts if t in self._memo}
+        for t in vecs:
+            self._memo.move_to_end(t)
+        missing = [t for t in texts if t not in vecs]
         if missing:
             for text, vec in zip(missing, np.asarray(self.embedder.embed(missing)), strict=True):
-                self._memo[text] = vec
-                if len(self._memo) > self._capacity:
-                    self._memo.popitem(last=False)
-        q = self._memo[query]
-        return [float(np.clip(q @ self._memo[t], -1.0, 1.0)) for t in others]
+                vecs[text] = self._memo[text] = vec
+            while len(self._memo) > self.capacity:
+                self._memo.popitem(last=False)
+        q = vecs[query]
+        return [float(np.clip(q @ vecs[t], -1.0, 1.0)) for t in others]
 
 
 @lru_cache(maxsize=4)

@@ -13,6 +13,7 @@ import re
 import time
 import unicodedata
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -92,21 +93,29 @@ def _keys(request: ChatRequest, model: str, scope: str) -> tuple[str, str, str]:
 
 
 class WordAligner:
-    """Word-level similarity with the cache's own embedder (vectors memoised, bounded)."""
+    """Word-level similarity with the cache's own embedder. Vectors are memoised in a small LRU: a long run meets
+    ever new words (names, numbers), and a memo that only grew, or filled and was then cleared whole, was most of a
+    worker's memory growth in the hour-long soak."""
 
-    def __init__(self, embedder: Embedder, capacity: int = 50_000) -> None:
+    def __init__(self, embedder: Embedder, capacity: int = 8_192) -> None:
         self._embedder = embedder
-        self._vectors: dict[str, np.ndarray] = {}
-        self._capacity = capacity
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.capacity = capacity
+
+    def __len__(self) -> int:
+        return len(self._vectors)
 
     def _vecs(self, words: set[str]) -> dict[str, np.ndarray]:
         missing = sorted(w for w in words if w not in self._vectors)
+        found = {w: self._vectors[w] for w in words if w in self._vectors}
+        for w in found:
+            self._vectors.move_to_end(w)
         if missing:
-            if len(self._vectors) + len(missing) > self._capacity:
-                self._vectors.clear()
             for w, v in zip(missing, self._embedder.embed(missing), strict=True):
-                self._vectors[w] = np.asarray(v, dtype=np.float32)
-        return {w: self._vectors[w] for w in words}
+                found[w] = self._vectors[w] = np.asarray(v, dtype=np.float32)
+            while len(self._vectors) > self.capacity:
+                self._vectors.popitem(last=False)
+        return found
 
     def prefetch(self, words: set[str]) -> None:
         """Embed, in one batch, whichever of ``words`` is not known yet."""

@@ -97,3 +97,53 @@ async def test_parameters_still_decide_which_entry_answers(cache: SemanticCache)
     assert near is not None and near.kind == "semantic" and near.response.content == "answer 217"
     other_tenant = _req(201).model_copy(update={"tenant": "t2"})
     assert (await cache.lookup(other_tenant, "m")).hit is None  # the scope still includes the tenant
+
+
+class _Counting(_StandIn):
+    """The stand-in, counting the texts it embeds (an evicted memo entry is embedded again)."""
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return super().embed(texts)
+
+
+def test_word_vectors_evict_the_least_recently_used_word_not_all_of_them() -> None:
+    """Issue 13 soak: the word memo filled to 50,000 vectors (100 MB at 512 dims) and was then cleared whole, so
+    RSS climbed for the whole hour and every common word was embedded again. It is now a small LRU."""
+    from infra.cache.semantic_cache import WordAligner
+
+    counting = _Counting()
+    words = WordAligner(counting, capacity=3)
+    words.prefetch({"alpha", "beta", "gamma"})
+    words.prefetch({"alpha"})  # alpha is now the most recently used
+    words.prefetch({"delta"})  # evicts beta only
+    counting.embedded.clear()
+    words.prefetch({"alpha", "gamma", "delta"})
+    assert counting.embedded == []
+    words.prefetch({"beta"})
+    assert counting.embedded == ["beta"]
+    assert len(words) == 3
+
+
+def test_memo_defaults_stay_small() -> None:
+    """Both memos are bounded well below what an hour of new prompts would fill (the soak's growth target is 5 %)."""
+    from infra.cache.pair_signals import SecondOpinion
+    from infra.cache.semantic_cache import WordAligner
+
+    assert WordAligner(_StandIn()).capacity * DIM * 4 <= 20 * 2**20
+    assert SecondOpinion(_StandIn()).capacity * 384 * 4 <= 10 * 2**20
+
+
+def test_second_opinion_keeps_recently_used_texts() -> None:
+    from infra.cache.pair_signals import SecondOpinion
+
+    counting = _Counting()
+    second = SecondOpinion(counting, capacity=2)
+    second.cosines("q1", ["cached"])
+    second.cosines("q2", ["cached"])  # cached used again: q1 is the oldest
+    counting.embedded.clear()
+    second.cosines("q3", ["cached"])
+    assert counting.embedded == ["q3"]
