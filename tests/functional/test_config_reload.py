@@ -6,6 +6,7 @@ watch with the old config staying in force."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,7 @@ async def _until(check: Any, what: str) -> None:
 async def test_the_file_watch_applies_valid_edits_and_rejects_invalid_ones(
     fake_server: FakeProviderServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="streams.config_reload")
     path = tmp_path / "router.yaml"
     path.write_text(yaml.safe_dump(_data(fake_server, "p")))
     async with Router.from_config(path, env={}, watch=True) as router:
@@ -140,6 +142,11 @@ async def test_the_file_watch_applies_valid_edits_and_rejects_invalid_ones(
     assert _metric(router, "llm_router_config_info", version=v2) == 1
     assert _metric(router, "llm_router_config_info", version=v1) is None
     assert _metric(router, "llm_router_config_reloads_total", result="applied") == 1
+    # the delay from the write to the swap is measured and said (issue 15: where a reload's time goes)
+    assert _metric(router, "llm_router_config_reload_delay_seconds_count") == 1
+    assert 0 < _metric(router, "llm_router_config_reload_delay_seconds_sum") < DEADLINE_S
+    applied = [r.message for r in caplog.records if f"-> {v2}" in r.message]
+    assert len(applied) == 1 and "ms after the write" in applied[0] and "swapped in" in applied[0], applied
 
 
 def test_a_literal_key_survives_a_reload_that_needs_a_restart(fake_server: FakeProviderServer) -> None:
