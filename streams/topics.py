@@ -141,6 +141,37 @@ async def partitions_of(consumer: Any, topic: str, *, timeout_s: float = 30.0) -
         await asyncio.sleep(0.2)
 
 
+async def read_records(
+    connection: str | dict[str, Any], topic: str, *, min_count: int = 0, timeout_s: float = 20.0
+) -> list[Any]:
+    """Every record (aiokafka ``ConsumerRecord``) of ``topic`` from its beginning until the reader has caught up
+    with its end and holds at least ``min_count`` records, or ``timeout_s`` passed. ``connection``: a bootstrap
+    address or the client keywords of :func:`streams.kafka_security.kafka_client_kwargs`. For audits, tests and
+    benchmarks: one reader instead of a copy in each."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    kwargs = {"bootstrap_servers": connection} if isinstance(connection, str) else dict(connection)
+    consumer = AIOKafkaConsumer(**kwargs, enable_auto_commit=False, fetch_max_wait_ms=100)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(await partitions_of(consumer, topic))]
+        consumer.assign(tps)
+        for tp, begin in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, begin)  # explicit offsets: seek_to_beginning() + position() is not reliable
+        out: list[Any] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            for records in (await consumer.getmany(timeout_ms=300, max_records=5000)).values():
+                out.extend(records)
+            ends = await consumer.end_offsets(tps)
+            caught_up = all([await consumer.position(tp) >= ends[tp] for tp in tps])
+            if (caught_up and len(out) >= min_count) or loop.time() > deadline:
+                return out
+    finally:
+        await consumer.stop()
+
+
 async def delete_topics(settings: KafkaSettings) -> list[str]:
     """Delete every topic of this deployment's prefix (tests and benchmarks clean up after themselves)."""
     admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=15000)

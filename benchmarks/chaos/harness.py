@@ -26,7 +26,7 @@ from schemas.events import ChatMessage, ChatRequest, ChatResponse, DeadLetter
 from schemas.wire import decode
 from streams.client import RouterClient
 from streams.processes import ManagedProcess, port_open
-from streams.topics import partitions_of
+from streams.topics import partitions_of, read_records
 
 __all__ = [
     "BACKEND",
@@ -226,22 +226,7 @@ async def ready_client(dep: Deployment) -> RouterClient:
 
 async def _read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[bytes]:
     """Every record value of ``topic`` from its beginning to its end as of now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp, begin in (await consumer.beginning_offsets(tps)).items():
-            consumer.seek(tp, begin)
-        values: list[bytes] = []
-        deadline = time.monotonic() + timeout_s
-        while any([await consumer.position(tp) < ends[tp] for tp in tps]) and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=300, max_records=5000)).values():
-                values.extend(r.value or b"" for r in records)
-        return values
-    finally:
-        await consumer.stop()
+    return [r.value or b"" for r in await read_records(bootstrap, topic, timeout_s=timeout_s)]
 
 
 @dataclass

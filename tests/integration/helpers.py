@@ -6,13 +6,12 @@ import asyncio
 from collections.abc import Iterable
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from schemas.events import ChatResponse
 from schemas.wire import decode
 from streams.processes import ManagedProcess
-from streams.topics import partitions_of
+from streams.topics import read_records
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,26 +36,5 @@ async def read_topic(
     bootstrap: str, topic: str, model: type[M], *, min_count: int = 0, timeout_s: float = 20
 ) -> list[M]:
     """All records of ``topic`` decoded as ``model`` (waits until at least ``min_count`` are there)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
-        consumer.assign(tps)
-        begins = await consumer.beginning_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, begins[tp])
-        out: list[M] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            batches = await consumer.getmany(timeout_ms=300)
-            for records in batches.values():
-                out.extend(decode(model, r.value) for r in records)
-            ends = await consumer.end_offsets(tps)
-            caught_up = all([await consumer.position(tp) >= ends[tp] for tp in tps])
-            if caught_up and len(out) >= min_count:
-                return out
-            if loop.time() > deadline:
-                return out
-    finally:
-        await consumer.stop()
+    records = await read_records(bootstrap, topic, min_count=min_count, timeout_s=timeout_s)
+    return [decode(model, r.value) for r in records]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.events import ChatMessage, ChatRequest, ChatResponse, DeadLetter, RetryState
 from schemas.wire import Header, encode
-from streams.topics import partitions_of
+from streams.topics import read_records
 from tests.integration.conftest import EnvFactory, RouterEnv
 from tests.integration.helpers import gather_responses, read_topic
 
@@ -33,21 +32,7 @@ def _req(tenant: str, prompt: str, **kw: object) -> ChatRequest:
 
 async def _records(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     """(key, value) of every record of ``topic`` so far, whatever its bytes."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp, begin in (await consumer.beginning_offsets(tps)).items():
-            consumer.seek(tp, begin)
-        out: list[tuple[bytes | None, bytes | None]] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                out.extend((r.key, r.value) for r in records)
-        return out
-    finally:
-        await consumer.stop()
+    return [(r.key, r.value) for r in await read_records(bootstrap, topic)]
 
 
 async def test_tenants_are_authenticated_and_kept_apart(make_env: EnvFactory) -> None:
