@@ -40,6 +40,8 @@ class Outcome:
     dead_letter: DeadLetterReason | None = None
     retry: RetryPlan | None = None
     expired: bool = False
+    #: the request as the pre-request hooks left it (a redaction hook's output): what an outcome line may show
+    request: ChatRequest | None = None
 
 
 class OutcomeBuilder:

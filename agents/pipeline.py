@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents.ingress import Admitted, Ingress, RawMessage, Refused, TopicDirectory
 from agents.outcomes import Outcome
@@ -20,7 +20,9 @@ from agents.retry_planner import RetryPlan
 from agents.serving import serve
 from agents.slot_gate import SlotGate
 from agents.token_estimate import cost_units
+from infra import tracing
 from infra.idempotency import IdempotencyStore
+from infra.log_context import OutcomeKind, bind, content_fields, log_outcome, request_scope, trace_id_of
 from schemas.config import WorkerSettings
 from schemas.errors import MessageError, WorkerStop
 from schemas.events import (
@@ -44,6 +46,7 @@ from schemas.wire import (
     TRACE_HEADERS,
     Header,
     bounded_dead_letter,
+    decode,
     decode_request,
     encode,
 )
@@ -58,6 +61,19 @@ PUBLISH_ATTEMPTS = 5
 PUBLISH_BACKOFF_S = 0.2
 PUBLISH_BACKOFF_MAX_S = 2.0
 _DEFAULT_MAX_RECORD_BYTES: int = WorkerSettings.model_fields["max_request_bytes"].default
+
+
+def _span_attributes(admitted: Admitted) -> dict[str, tracing.AttributeValue | None]:
+    """What the consume span tells of the request it served (round 1 is the first consume)."""
+    request = admitted.request
+    return {
+        tracing.Attr.REQUEST_ID: request.request_id,
+        tracing.Attr.TENANT: request.tenant,
+        tracing.Attr.PRIORITY: request.priority.value,
+        tracing.Attr.ROUTE: request.route,
+        tracing.Attr.MODEL: request.model,
+        tracing.Attr.ROUND: admitted.state.rounds + 1,
+    }
 
 
 def record_bytes(raw: RawMessage) -> int:
@@ -79,6 +95,11 @@ class PipelineStats:
     refused: int = 0  # unauthenticated, invalid tenant, forbidden reply_to
     claim_waits: int = 0  # copies that found their request being served by another copy and waited
     retry_states_dropped: int = 0  # forged, foreign or over-the-cap retry headers ignored (served as new)
+    dead_letters: dict[str, int] = field(default_factory=dict)  # by reason (llm_router_dead_letters_total)
+
+    def dead_lettered_for(self, reason: DeadLetterReason) -> None:
+        self.dead_lettered += 1
+        self.dead_letters[reason.value] = self.dead_letters.get(reason.value, 0) + 1
 
 
 class Pipeline:
@@ -87,7 +108,8 @@ class Pipeline:
     ``reply_to`` topic exists, so a publish never waits on a topic that is not there. ``claims`` (default: on
     ``idempotency`` with default timings) makes one provider call per request id. ``max_record_bytes``: the
     largest record parsed, and the size no dead letter exceeds (``worker.max_request_bytes``); ``sleep`` waits
-    between publish tries (injected by tests)."""
+    between publish tries (injected by tests). ``log_prompts``: outcome lines show the prompt and the answer
+    (as the hooks left them); off, they never do."""
 
     def __init__(
         self,
@@ -104,7 +126,9 @@ class Pipeline:
         on_response: Callable[[ChatResponse], None] | None = None,
         max_record_bytes: int = _DEFAULT_MAX_RECORD_BYTES,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        log_prompts: bool = False,
     ) -> None:
+        self._log_prompts = log_prompts
         self._max_record_bytes = max_record_bytes
         self._sleep = sleep
         self._cost_unit = cost_unit
@@ -131,12 +155,13 @@ class Pipeline:
         """Serve ``raw`` or dead-letter it. Raises only WorkerStop (do not acknowledge ``raw``: its outcome could
         not be published) and CancelledError."""
         self.stats.received += 1
-        try:
-            await self._handle(raw)
-        except (asyncio.CancelledError, WorkerStop):
-            raise
-        except Exception as exc:  # a bug before the request was decoded: the record still gets its dead letter
-            await self._last_resort(raw, exc)
+        with request_scope(trace_id=trace_id_of(raw.headers)):  # every line logged for it carries its ids
+            try:
+                await self._handle(raw)
+            except (asyncio.CancelledError, WorkerStop):
+                raise
+            except Exception as exc:  # a bug before the request was decoded: the record still gets its dead letter
+                await self._last_resort(raw, exc)
 
     async def _handle(self, raw: RawMessage) -> None:
         size = record_bytes(raw)
@@ -154,6 +179,7 @@ class Pipeline:
         except MessageError as exc:
             await self._undecodable(raw, exc)
             return
+        bind(request_id=request.request_id, model=request.model, route=request.route)
         admitted: Admitted | None = None
         try:
             verdict = self._ingress.admit(raw, request)
@@ -162,6 +188,7 @@ class Pipeline:
                 await self._refuse(raw, request, verdict)
                 return
             admitted = verdict
+            bind(tenant=admitted.request.tenant, priority=admitted.request.priority.value)
             await self._serve(raw, admitted)
         except (asyncio.CancelledError, WorkerStop):
             raise
@@ -170,6 +197,7 @@ class Pipeline:
 
     async def _undecodable(self, raw: RawMessage, exc: MessageError) -> None:
         """One dead letter; and the error answered when the body names a requester the router believes."""
+        bind(request_id=exc.request_id)
         await self.dead_letter(
             raw,
             DeadLetterReason.INVALID_MESSAGE,
@@ -279,6 +307,7 @@ class Pipeline:
             await self._refuse(raw, admitted.request, refused)
             return
         request = admitted.request
+        tracing.annotate(_span_attributes(admitted))
         headers = self._headers(raw, request)
         claim = await self._claims.acquire(admitted.idempotency_key)
         if claim.waited:
@@ -288,6 +317,7 @@ class Pipeline:
             # in flight): answer again with the same response, no new call
             self.stats.redelivered += 1
             await self._send(admitted.reply_topic, claim.response, key=request.request_id.encode(), headers=headers)
+            self._log_redelivered(claim.response)
             return
         try:
             await self._serve_claimed(raw, admitted, claim, headers)
@@ -310,9 +340,13 @@ class Pipeline:
         if outcome.expired:
             self.stats.expired += 1
         if outcome.retry is not None:
-            await self._schedule_retry(raw, admitted, outcome.retry, outcome.failures)
+            delay = {tracing.Attr.RETRY_DELAY_S: outcome.retry.delay_s}
+            with tracing.span(tracing.SpanName.RETRY_PRODUCE, attributes=delay):
+                await self._schedule_retry(raw, admitted, outcome.retry, outcome.failures)
             return
-        await self._publish(raw, admitted, outcome, headers, claim)
+        reply = tracing.record_attributes(admitted.reply_topic)
+        with tracing.span(tracing.SpanName.RESPONSE_PRODUCE, attributes=reply):
+            await self._publish(raw, admitted, outcome, tracing.inject(headers), claim)  # the reply continues the trace
 
     async def _schedule_retry(
         self, raw: RawMessage, admitted: Admitted, plan: RetryPlan, failures: list[FailureEvent]
@@ -323,14 +357,22 @@ class Pipeline:
         state = plan.state
         state.origin_topic = raw.topic  # a request topic: the record was consumed from it
         topic = self._topics.retry_tier(self._tiers, plan.delay_s)
-        headers = self._ingress.retry_headers(raw, state)
+        headers = tracing.inject(self._ingress.retry_headers(raw, state))  # the next round continues this trace
         sends = [self._send(topic, raw.value or b"", key=raw.key, headers=headers)]
         for failure in failures:
             failure.source_topic = raw.topic
             sends.append(self._send(admitted.failures_topic, encode(failure), key=request.request_id.encode()))
         await self._send_all(*sends)
         self.stats.retries_scheduled += 1
-        log.debug("request %s retries in %.2fs via %s", request.request_id, plan.delay_s, topic)
+        last = failures[-1] if failures else None
+        log_outcome(
+            OutcomeKind.RETRIED,
+            delay_s=round(plan.delay_s, 3),
+            topic=topic,
+            rounds=state.rounds,
+            code=last.code if last else None,
+            error=last.message if last else None,
+        )
 
     async def _publish(
         self, raw: RawMessage, admitted: Admitted, outcome: Outcome, headers: list[tuple[str, bytes]], claim: Owned
@@ -364,9 +406,53 @@ class Pipeline:
         else:
             self.stats.failed += 1
         if outcome.dead_letter is not None:
-            self.stats.dead_lettered += 1
+            self.stats.dead_lettered_for(outcome.dead_letter)
+        self._log_response(response, outcome.dead_letter, outcome.request)
         if self._on_response is not None:
             self._on_response(response)
+
+    def _log_response(
+        self,
+        response: ChatResponse,
+        dead_letter: DeadLetterReason | None,
+        request: ChatRequest | None = None,
+        *,
+        redelivered: bool | None = None,
+    ) -> None:
+        """The outcome line of a published response (with the prompt and answer only when enabled)."""
+        if dead_letter is not None:
+            kind = OutcomeKind.DEAD_LETTERED
+        elif response.status != "ok":
+            kind = OutcomeKind.FAILED
+        else:
+            kind = OutcomeKind.CACHED if response.cache_hit else OutcomeKind.ANSWERED
+        error = response.error
+        content = content_fields(request, response) if self._log_prompts else {}
+        log_outcome(
+            kind,
+            route=response.routing.route if response.routing else None,
+            model=response.model,
+            backend=response.backend,
+            cache_hit=response.cache_hit,
+            latency_ms=round(response.latency.total_ms, 3),
+            attempts=len(response.attempts) or None,
+            tokens=response.usage.total_tokens or None,
+            cost_usd=response.cost_usd or None,
+            code=error.code if error else None,
+            reason=dead_letter.value if dead_letter else None,
+            error=error.message if error else None,
+            redelivered=redelivered,
+            **content,
+        )
+
+    def _log_redelivered(self, body: bytes) -> None:
+        """A request served before (a redelivery, a duplicate): the stored answer's outcome, marked as such."""
+        try:
+            response = decode(ChatResponse, body)
+        except MessageError:
+            log_outcome(OutcomeKind.ANSWERED, redelivered=True)
+            return
+        self._log_response(response, None, redelivered=True)
 
     def _deliverable(self, outcome: Outcome) -> Outcome:
         """``outcome``, or an error in its place when its answer is over the record limit: retrying a publish
@@ -385,7 +471,7 @@ class Pipeline:
         small = response.model_copy(  # what was served and what it cost stay; only the content goes
             update={"status": "error", "content": None, "error": error, "attempts": response.attempts[-20:]}
         )
-        return Outcome(small, outcome.failures, DeadLetterReason.UNDELIVERABLE, None, outcome.expired)
+        return Outcome(small, outcome.failures, DeadLetterReason.UNDELIVERABLE, None, outcome.expired, outcome.request)
 
     @staticmethod
     def _headers(raw: RawMessage, request: ChatRequest) -> list[tuple[str, bytes]]:
@@ -490,9 +576,19 @@ class Pipeline:
             (Header.DEAD_LETTER_ID, letter.dead_letter_id.encode()),
             (Header.REASON, reason.value.encode()),
         ]
-        log.warning("dead letter %s (%s) from %s: %s", reason.value, code, raw.where(), letter.error)
         await self._send_all(
             self._send(self._topics.deadletter, encode(letter), key=key, headers=headers),
             self._send(failures_topic or self._topics.failures, encode(failure), key=key, headers=headers),
         )
-        self.stats.dead_lettered += 1
+        self.stats.dead_lettered_for(reason)
+        log_outcome(
+            OutcomeKind.DEAD_LETTERED,
+            request_id=letter.request_id,
+            tenant=letter.tenant,
+            reason=reason.value,
+            code=code,
+            stage=stage.value,
+            source=raw.where(),
+            dead_letter_id=letter.dead_letter_id,
+            error=letter.error,
+        )

@@ -22,10 +22,12 @@ from agents.retry_planner import GiveUp, plan_retry
 from agents.retry_policy import RetryPolicy
 from agents.round_state import RoundState, time_left
 from agents.routing import Candidate, ModelRouter
+from infra import tracing
 from infra.cache.semantic_cache import SemanticCache
 from infra.leases import ConcurrencyLeases
 from infra.providers.pool import BackendPool
 from infra.rate_limits import RateLimiter
+from infra.tracing import Attr, SpanName
 from schemas.config import LimitSettings, RetrySettings
 from schemas.errors import NoRouteError
 from schemas.events import ChatRequest, ErrorCode, RetryState, utcnow
@@ -108,10 +110,15 @@ class RequestProcessor:
         left = self.time_left(request)
         if left is not None and left <= 0:
             return self.expired(request, retry, queued_ms=queued_ms)
-        try:
-            plan = await self.router.plan(request)
-        except NoRouteError as exc:
-            return self.outcomes.no_route(round_, exc.code, exc.message)
+        with tracing.span(SpanName.ROUTE) as span:
+            try:
+                plan = await self.router.plan(request)
+            except NoRouteError as exc:
+                tracing.mark_error(span, exc.code)
+                return self.outcomes.no_route(round_, exc.code, exc.message)
+            decision = plan.decision
+            candidates = [f"{c.backend}/{c.model}" for c in plan.candidates]
+            span.set_attributes({Attr.ROUTE: decision.route or "", Attr.CANDIDATES: candidates})
         plan.decision.config_version = self.config_version
         round_.start(*self.router.switch_order(plan.candidates), plan.decision)
         pause = FIRST_PAUSE_S
@@ -155,8 +162,14 @@ class RequestProcessor:
         if admitted.refused is not None:
             round_.refused(candidate, admitted.refused, at_cap=admitted.at_cap, retry_after_s=admitted.retry_after_s)
             return None
+        attributes = {Attr.BACKEND: candidate.backend, Attr.MODEL: candidate.model}
         try:
-            attempt = await self.calls.call(request, candidate, time_left_s=self.time_left(request))
+            with tracing.span(SpanName.PROVIDER_ATTEMPT, attributes=attributes) as span:
+                attempt = await self.calls.call(request, candidate, time_left_s=self.time_left(request))
+                span.set_attribute(Attr.OUTCOME, attempt.status.value)
+                if attempt.error is not None:
+                    span.set_attribute(Attr.ERROR_CODE, attempt.error.code)
+                    tracing.mark_error(span, attempt.error.code)
         finally:
             await self.admission.release(admitted)
         round_.record(candidate, attempt)

@@ -18,6 +18,9 @@ from collections.abc import Callable
 
 from agents.ingress import DroppedState, RawMessage
 from agents.pipeline import Pipeline
+from infra import tracing
+from infra.log_context import request_scope, trace_id_of
+from infra.tracing import Attr
 from schemas.errors import MessageError
 from schemas.events import ChatRequest, DeadLetterReason, ErrorCode, Stage
 from schemas.protocols import Publisher
@@ -36,6 +39,10 @@ class RetryForwarder:
         self.forwarded = 0
 
     async def handle(self, raw: RawMessage) -> None:
+        with request_scope(trace_id=trace_id_of(raw.headers)):
+            await self._handle(raw)
+
+    async def _handle(self, raw: RawMessage) -> None:
         state = self._pipeline.ingress.check_retry(raw)
         if state is None or isinstance(state, DroppedState):
             forged = isinstance(state, DroppedState) and state.forged
@@ -52,7 +59,9 @@ class RetryForwarder:
         wait = state.not_before.timestamp() - self._clock()
         if wait > 0:
             await asyncio.sleep(wait)
-        await self._publisher.publish(state.origin_topic, raw.value or b"", key=raw.key, headers=raw.headers)
+        tracing.annotate({Attr.RETRY_DELAY_S: max(wait, 0.0), Attr.ROUND: state.rounds + 1})
+        headers = tracing.inject(raw.headers)  # the next round is a child of this forward
+        await self._publisher.publish(state.origin_topic, raw.value or b"", key=raw.key, headers=headers)
         self.forwarded += 1
 
 

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from agents.pipeline import RawMessage
+from infra import tracing
+from infra.tracing import SpanName
 from schemas.events import PRIORITIES
 from schemas.wire import TopicNames, headers_dict
 
@@ -37,13 +39,17 @@ def raw_from_event(event: Any) -> RawMessage:
     return RawMessage(msg.topic, msg.partition, msg.offset, msg.key, msg.value, headers, ts)
 
 
-def _agent(name: str, handler: _Handler, stop: Stop) -> Callable[[Any], Any]:
+def _agent(name: str, handler: _Handler, stop: Stop, *, span: SpanName = SpanName.CONSUME) -> Callable[[Any], Any]:
+    """``span``: the consumer span each record is handled in, a child of the span its producer named in the
+    record's headers (a new trace when they name none, or nothing valid)."""
+
     async def agent(stream: Any) -> None:
         manual = stream.noack()
         async for event in manual.events():
             raw = raw_from_event(event)
             try:
-                await handler.handle(raw)
+                with tracing.span(span, headers=raw.headers, attributes=_attributes(raw)):
+                    await handler.handle(raw)
             except Exception as exc:  # WorkerStop; anything else is a bug, and stopping loses nothing either
                 log.critical(
                     "stopping the worker; %s is not acknowledged and will be consumed again: %s", raw.where(), exc
@@ -54,6 +60,10 @@ def _agent(name: str, handler: _Handler, stop: Stop) -> Callable[[Any], Any]:
 
     agent.__name__ = agent.__qualname__ = name.replace("-", "_")
     return agent
+
+
+def _attributes(raw: RawMessage) -> dict[str, Any]:
+    return tracing.record_attributes(raw.topic, raw.partition, raw.offset) if tracing.active() else {}
 
 
 def register_router_agents(app: Any, topics: TopicNames, pipeline: _Handler, *, concurrency: int) -> list[Any]:
@@ -72,5 +82,6 @@ def register_retry_agents(app: Any, topics: TopicNames, tiers_s: list[float], fo
     for tier in tiers_s:
         channel = app.topic(topics.retry(tier), key_serializer="raw", value_serializer="raw")
         name = f"retry-{tier:g}s"
-        agents.append(app.agent(channel, name=name, concurrency=1)(_agent(name, forwarder, app.crash)))
+        agent = _agent(name, forwarder, app.crash, span=SpanName.RETRY_FORWARD)
+        agents.append(app.agent(channel, name=name, concurrency=1)(agent))
     return agents

@@ -11,7 +11,9 @@ from agents.outcomes import Outcome
 from agents.processor import RequestProcessor
 from agents.scheduler import Ticket
 from agents.slot_gate import QueueDeadlineExpired, SlotGate
+from infra import tracing
 from infra.cache.semantic_cache import CacheLookup
+from infra.tracing import Attr, SpanName
 from schemas.errors import NoRouteError
 from schemas.events import CachePolicy, ChatRequest, RetryState
 
@@ -37,6 +39,7 @@ async def serve(
     try:
         request = await processor.hooks.pre_request(request)
         outcome = await _serve(request, processor, gate, arrival=arrival, cost=cost, state=state)
+        outcome.request = request
         if outcome.retry is None and outcome.response is not None and processor.hooks:
             outcome.response = await processor.hooks.post_response(request, outcome.response)
         return outcome
@@ -78,7 +81,9 @@ async def _lookup(
         model = await processor.router.routed_model(request)
     except NoRouteError:
         return None, None
-    look = await processor.cache.lookup(request, model)
+    with tracing.span(SpanName.CACHE_LOOKUP) as span:
+        look = await processor.cache.lookup(request, model)
+        span.set_attribute(Attr.CACHE_RESULT, _cache_result(look))
     if look.hit is not None:
         return processor.outcomes.cache_hit(look, queued_ms=queued_ms), look
     if request.cache is CachePolicy.ONLY:
@@ -99,17 +104,29 @@ async def _round(
     """Wait for a provider slot, run the round in it, remember a fresh answer in the cache."""
     ticket = Ticket(request.priority, request.tenant, arrival=arrival, cost=cost)
     asked = gate.clock()
+    wait = tracing.start_span(SpanName.SCHEDULE_WAIT, attributes={Attr.PRIORITY: request.priority.value})
     try:
         async with gate.slot(ticket, timeout_s=processor.time_left(request)):
             got = gate.clock()
             queued_ms = max((got - arrival) * 1000, 0.0)  # produced -> provider slot
+            tracing.finish(wait)
             outcome = await processor.process(request, state=state, queued_ms=queued_ms)
             answer = outcome.response
             if answer is not None and answer.status == "ok" and processor.cache is not None and lookup is not None:
                 await processor.cache.store_response(lookup, request, answer)
     except QueueDeadlineExpired as exc:
+        tracing.finish(wait, error=exc.message)
         waited_ms = max((gate.clock() - arrival) * 1000, 0.0)
         return processor.expired(request, state, queued_ms=waited_ms, why=exc.message)
+    finally:
+        tracing.finish(wait)  # cancelled while waiting: the span still ends
     if outcome.response is not None:
         outcome.response.latency.slot_wait_ms = (got - asked) * 1000
     return outcome
+
+
+def _cache_result(look: CacheLookup) -> str:
+    """``exact_hit``, ``semantic_hit``, ``bypass`` (not cacheable) or ``miss``."""
+    if look.hit is not None:
+        return f"{look.hit.kind}_hit"
+    return "miss" if look.cacheable else "bypass"

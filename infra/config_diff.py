@@ -31,6 +31,10 @@ RESTART_ONLY_FIELDS: tuple[str, ...] = (
     "worker.retry.tiers_s",
     "worker.max_request_bytes",
     "worker.loglevel",
+    "logging.format",
+    "logging.log_prompts",
+    "tracing",  # the tracer provider and its exporter are set up once per process
+    "frontdoor",  # read when `llm-router serve` starts
     "cache.enabled",
     "cache.semantic",
     "cache.embedder",

@@ -11,14 +11,18 @@ from schemas.signing import MIN_KEY_BYTES
 from schemas.wire import DEFAULT_RETRY_TIERS_S, valid_tenant
 
 __all__ = [
+    "ApiKey",
     "BackendConfig",
     "BreakerSettings",
     "CacheRouteSettings",
     "CacheSettings",
+    "FrontDoorSettings",
     "HealthSettings",
     "HookConfig",
     "KafkaSettings",
     "LimitSettings",
+    "LogLevel",
+    "LoggingSettings",
     "ModelCaps",
     "ModelPrice",
     "RateLimit",
@@ -35,6 +39,7 @@ __all__ = [
     "SigningKey",
     "TenantConfig",
     "TenantDemotion",
+    "TracingSettings",
     "WorkerSettings",
 ]
 
@@ -596,11 +601,121 @@ class RoutingSettings(_Strict):
     )
 
 
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class LoggingSettings(_Strict):
+    """What the process logs and how. Every request's outcome is one line at ``info`` on the
+    ``llm_router.outcome`` logger (set it to ``warning`` in ``levels`` to silence them)."""
+
+    format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="json: one JSON object per line; console: human-readable. Default: json for `worker`, console "
+        "for `demo` and the interactive commands (restart-only)",
+    )
+    level: LogLevel = Field(
+        default="info",
+        description="root level (--log-level wins); Faust, mode and aiokafka log at worker.loglevel unless named in "
+        "levels",
+    )
+    levels: dict[str, LogLevel] = Field(
+        default_factory=dict, description="logger name (module) -> level, e.g. {agents.pipeline: debug}; hot-reloaded"
+    )
+    log_prompts: bool = Field(
+        default=False,
+        description="put prompts and answers on outcome lines, as the configured hooks (a redaction hook) left them; "
+        "off: never logged (restart-only)",
+    )
+
+
 class HookConfig(_Strict):
     """A pre-request / post-response hook (``llm_router.hooks`` plugin), called in the order listed."""
 
     name: str = Field(description="registered hook")
     options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the hook's factory")
+
+
+class TracingSettings(_Strict):
+    """OpenTelemetry traces (W3C trace context in Kafka headers). Off by default: then no SDK is installed and a
+    span costs nothing; a process that installed its own tracer provider (library mode) keeps it."""
+
+    enabled: bool = Field(default=False, description="install the OpenTelemetry SDK and export spans")
+    exporter: Literal["otlp", "console", "none"] = Field(
+        default="otlp",
+        description="otlp: OTLP over HTTP (needs the `otlp` extra); console: spans printed to stdout; none: sampled "
+        "and propagated, not exported",
+    )
+    endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces (None: "
+        "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or http://localhost:4318/v1/traces)",
+    )
+    sampling_ratio: float = Field(
+        default=1.0, ge=0, le=1, description="share of new traces sampled; a request with a parent follows its parent"
+    )
+    service_name: str = Field(default="llm-router", min_length=1, description="the spans' service.name")
+
+
+class ApiKey(_Strict):
+    """One API key of the HTTP front door (``llm-router serve``). Only its SHA-256 is kept (``printf %s "$KEY" |
+    sha256sum``): a config or key file that leaks gives no key away, and the key is never logged (``name`` is what
+    logs and metrics show). The key acts for ``tenant``; ``models``/``routes`` narrow that tenant's entitlements."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="label in logs and metrics (never the key)")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
+    tenant: str = Field(default="default", description="the tenant its requests are accounted to")
+    priority: Priority = Field(default=Priority.NORMAL, description="its requests' class unless X-Priority says")
+    priorities: list[Priority] = Field(
+        default_factory=list, description="the other classes it may choose with the X-Priority header"
+    )
+    models: list[str] | None = Field(
+        default=None, description="models (or aliases) it may ask for; unset: whatever its tenant may use"
+    )
+    routes: list[str] | None = Field(default=None, description="named routes it may ask for; unset: its tenant's")
+    rpm: int | None = Field(default=None, ge=1, description="requests per minute through this door; over: 429")
+
+    @model_validator(mode="after")
+    def _valid_tenant(self) -> Self:
+        if not valid_tenant(self.tenant):
+            raise ValueError(f"tenant {self.tenant!r} is not a tenant id (1-64 letters, digits, '-' or '_')")
+        return self
+
+
+class FrontDoorSettings(_Strict):
+    """The OpenAI-compatible HTTP front door (``llm-router serve``): where it listens, whose keys it accepts, and
+    where its answers come back (a reply topic of its own, so several doors each read only their responses)."""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
+    port: int = Field(default=8080, ge=0, le=65535)
+    api_keys: list[ApiKey] = Field(default_factory=list, description="the keys it accepts (hashed)")
+    api_keys_file: str | None = Field(
+        default=None, description="YAML/JSON list of more api_keys entries, read when the door starts"
+    )
+    door_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="names this door's reply topic; default: <host name>-<port> (stable across restarts)",
+    )
+    reply_topic_prefix: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,150}$",
+        description="reply topics are <prefix><door_id>; default: <kafka.topic_prefix>-frontdoor. (every tenant "
+        "served by the door must list it in tenants.<id>.reply_to_prefixes)",
+    )
+    reply_partitions: int = Field(default=1, ge=1, description="partitions of a door's reply topic")
+    timeout_s: float = Field(default=60.0, gt=0, description="deadline of a request that sets none; past it: 504")
+    produce_timeout_s: float = Field(
+        default=5.0, gt=0, description="longest wait for Kafka to accept a request; past it: 503"
+    )
+    max_body_bytes: int = Field(default=4_000_000, ge=1024, description="larger request bodies: 413")
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Self:
+        for what in ("name", "sha256"):
+            values = [getattr(k, what) for k in self.api_keys]
+            if len(values) != len(set(values)):
+                raise ValueError(f"frontdoor.api_keys: duplicate {what}")
+        return self
 
 
 class RouterConfig(_Strict):
@@ -622,6 +737,9 @@ class RouterConfig(_Strict):
     tenants: dict[str, TenantConfig] = Field(default_factory=dict, description="tenant id -> identity and entitlements")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     hooks: list[HookConfig] = Field(default_factory=list, description="request/response hooks, in order")
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    frontdoor: FrontDoorSettings = Field(default_factory=FrontDoorSettings, description="llm-router serve")
 
     @model_validator(mode="after")
     def _tenant_ids(self) -> Self:

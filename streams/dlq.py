@@ -13,10 +13,11 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
+from infra.log_context import OutcomeKind, log_outcome, request_scope, trace_id_of
 from infra.signing_keys import request_signer
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError, MessageError
-from schemas.events import DeadLetter, DeadLetterReason, utcnow
+from schemas.events import ChatRequest, DeadLetter, DeadLetterReason, utcnow
 from schemas.wire import REPLAY_HEADER, RETRY_HEADER, Header, TopicNames, decode, decode_request, encode
 from streams.kafka_security import KafkaConnection, kafka_client_kwargs
 from streams.publishers import KafkaPublisher
@@ -281,12 +282,31 @@ async def _replay_one(
     if sign is not None:
         headers.append((Header.SIGNATURE, sign(request.tenant, body)))
     priority = topics.priority_of(letter.source_topic or "") or request.priority  # the class it came in on
+    topic = topics.requests(priority)
     try:
-        await publisher.publish(topics.requests(priority), body, key=request.tenant.encode(), headers=headers)
+        await publisher.publish(topic, body, key=request.tenant.encode(), headers=headers)
     except BaseException:
         if ledger is not None:
             await ledger.release(letter.dead_letter_id)
         raise
     if ledger is not None:
         await ledger.mark_done(letter.dead_letter_id)
+    _log_replayed(letter, request, priority.value, topic, headers)
     return "replayed"
+
+
+def _log_replayed(
+    letter: DeadLetter, request: ChatRequest, priority: str, topic: str, headers: list[tuple[str, bytes]]
+) -> None:
+    """The outcome line of one replayed dead letter, with the ids of the request it re-drove."""
+    with request_scope(trace_id=trace_id_of(headers)):
+        log_outcome(
+            OutcomeKind.REPLAYED,
+            request_id=request.request_id,
+            tenant=request.tenant,
+            priority=priority,
+            model=request.route or request.model,
+            dead_letter_id=letter.dead_letter_id,
+            reason=letter.reason.value,
+            topic=topic,
+        )

@@ -15,11 +15,15 @@ import asyncio
 import os
 from typing import Any, Self
 
+from prometheus_client import CollectorRegistry
+
 from agents.outcomes import Outcome
 from agents.serving import serve
 from agents.token_estimate import cost_units
+from infra import tracing
 from infra.config_loader import load_config
 from infra.metrics import RouterMetrics
+from infra.tracing import Attr, SpanName
 from schemas.config import RouterConfig
 from schemas.events import ChatMessage, ChatRequest, ChatResponse
 from schemas.protocols import Publisher
@@ -98,6 +102,16 @@ class Router:
         """Prometheus metrics; library mode never opens a port by itself: export ``metrics.registry``."""
         return self._metrics
 
+    @property
+    def metrics_registry(self) -> CollectorRegistry:
+        """The Prometheus registry of this router (the same series a worker serves on ``/metrics``): register
+        it with your own exporter, or read it with :meth:`metrics_text`."""
+        return self._metrics.registry
+
+    def metrics_text(self) -> str:
+        """The metrics in Prometheus' text exposition format."""
+        return self._metrics.exposition()
+
     async def ask(self, prompt: str, **fields: Any) -> ChatResponse:
         """Shortcut: one user message."""
         return await self.complete(ChatRequest(messages=[ChatMessage(role="user", content=prompt)], **fields))
@@ -113,12 +127,14 @@ class Router:
         arrival = gate.clock()
         cost = cost_units(request, self.config.worker.scheduler.cost_unit)
         state = None
-        while True:  # the service's path, round after round; the retry waits here instead of in a delay topic
-            outcome = await serve(request, processor, gate, arrival=arrival, cost=cost, state=state)
-            if outcome.retry is None:
-                return self._finish(outcome)
-            state = outcome.retry.state
-            await asyncio.sleep(outcome.retry.delay_s)
+        attributes = {Attr.REQUEST_ID: request.request_id, Attr.PRIORITY: request.priority.value}
+        with tracing.span(SpanName.REQUEST, attributes=attributes):  # a child of the caller's current span
+            while True:  # the service's path, round after round; the retry waits here instead of in a delay topic
+                outcome = await serve(request, processor, gate, arrival=arrival, cost=cost, state=state)
+                if outcome.retry is None:
+                    return self._finish(outcome)
+                state = outcome.retry.state
+                await asyncio.sleep(outcome.retry.delay_s)
 
     def _finish(self, outcome: Outcome) -> ChatResponse:
         response = outcome.response

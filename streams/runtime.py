@@ -34,12 +34,13 @@ from infra.degraded import Degradation
 from infra.embeddings import BatchingEmbedder, create_embedder
 from infra.idempotency import IdempotencyStore, NullIdempotencyStore, RedisIdempotencyStore
 from infra.leases import ConcurrencyLeases, LocalLeases, RedisLeases
-from infra.metrics import RouterMetrics, configured_tenants, serve_metrics
+from infra.metrics import RouterMetrics, serve_metrics
 from infra.providers.pool import BackendPool
 from infra.rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from infra.redis_breaker import RedisBreaker
 from infra.shutdown import close_all, stop_tasks
 from infra.signing_keys import Keyring
+from infra.tracing import setup_tracing
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError
 from schemas.protocols import Publisher
@@ -103,6 +104,10 @@ class Engine:
     reload_metrics: ReloadMetrics | None = None
     #: called with the new processor when a reload swaps it (the service's pipeline serves with it next)
     on_swap: list[Callable[[RequestProcessor], None]] = field(default_factory=list)
+    #: called with the config in force after a reload changed it (the worker re-applies its log levels)
+    on_reload: list[Callable[[RouterConfig], None]] = field(default_factory=list)
+    #: the SDK tracer provider this engine installed (``tracing.enabled``), flushed on close; ``None``: none
+    tracer_provider: Any = None
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _retiring: list[BackendPool] = field(default_factory=list, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
@@ -150,6 +155,9 @@ class Engine:
             closers["route embedder"] = self.route_embedder.aclose
         if self.redis_breaker is not None:
             closers["redis breaker"] = self.redis_breaker.aclose
+        if self.tracer_provider is not None:  # flushed, not shut down: it stays the process's provider
+            flush = self.tracer_provider.force_flush
+            closers["tracing"] = lambda: asyncio.to_thread(flush, int(left * 1000))
         for i, retired in enumerate(self._retiring):
             closers[f"retired backends {i}"] = retired.aclose
         await close_all(closers, left)
@@ -210,7 +218,10 @@ class Engine:
         )
         for listener in self.on_swap:
             listener(processor)
+        for on_reload in self.on_reload:
+            on_reload(cfg)
         self.metrics.sources.degradations = self.degradations()
+        self.metrics.know(cfg)
         if self.reload_metrics is not None:
             self.reload_metrics.running(version)
         retired = old_pool.retired(pool)
@@ -259,7 +270,7 @@ def _processor(
         on_transition=engine.health.notify,
         worker_id=worker_id(),
         cache=engine.cache,
-        limiter=engine.limiter,
+        limiter=engine.metrics.metered(engine.limiter),  # rate-limit waits in the metrics
         limits=cfg.limits,
         leases=engine.leases,
         hooks=hooks,
@@ -276,6 +287,7 @@ class _Parts:
     cache: SemanticCache | None
     limiter: RateLimiter
     leases: ConcurrencyLeases
+    metrics: RouterMetrics
 
 
 async def build_engine(
@@ -286,7 +298,7 @@ async def build_engine(
     cfg = config
     publisher = publisher or NullPublisher()
     metrics = metrics or RouterMetrics()
-    metrics.label_tenants(configured_tenants(cfg))  # other tenants are labelled "other": bounded series
+    metrics.know(cfg)  # tenants, models, routes, backends it does not name are labelled "other": bounded series
     cache_embedder, route_embedder = await _embedders(cfg)
     wid = worker_id()
     pool = BackendPool(cfg.backends)
@@ -307,7 +319,7 @@ async def build_engine(
     router = ModelRouter(cfg, health=board, exemplars=_exemplars(cfg, route_embedder or cache_embedder))
     version = health.config_version = config_version(cfg)
     hooks = build_hooks(cfg.hooks, HookRuntime(registry=metrics.registry, worker_id=wid))
-    processor = _processor(_Parts(board, health, cache, limiter, leases), cfg, pool, router, hooks, version)
+    processor = _processor(_Parts(board, health, cache, limiter, leases, metrics), cfg, pool, router, hooks, version)
     engine = Engine(
         config=cfg,
         publisher=publisher,
@@ -332,6 +344,8 @@ async def build_engine(
     engine.reload_metrics.running(version)  # type: ignore[union-attr]
     metrics.sources.degradations = engine.degradations()
     metrics.sources.cache_stats = cache.stats if cache is not None else None
+    metrics.sources.board = board
+    engine.tracer_provider = setup_tracing(cfg.tracing)
     return engine
 
 
@@ -410,8 +424,12 @@ class Service:
         engine.metrics.watch_gc()
         engine.spawn(engine.metrics.watch_loop_lag(), "loop-lag")
         worker = engine.config.worker
-        if worker.metrics_port:
-            serve_metrics(engine.metrics, worker.metrics_port, worker.metrics_host)
+        if worker.metrics_port and serve_metrics(engine.metrics, worker.metrics_port, worker.metrics_host):
+            from streams.consumer_lag import ConsumerLag  # Kafka clients: the service only, never library mode
+
+            lag = ConsumerLag(engine.config.kafka, self.topics.all_requests)
+            engine.metrics.sources.consumer_lag = lag.snapshot
+            engine.spawn(lag.run(), "consumer-lag")
         engine.start_background()
 
     async def aclose(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
@@ -464,6 +482,7 @@ def build_service(
         cost_unit=cfg.worker.scheduler.cost_unit,
         on_response=engine.metrics.record_response,
         max_record_bytes=cfg.worker.max_request_bytes,
+        log_prompts=cfg.logging.log_prompts,
     )
     engine.metrics.sources.pipeline_stats = pipeline.stats
     engine.on_swap.append(pipeline.use)

@@ -15,7 +15,7 @@ from schemas.config import KafkaSettings, RouterConfig
 from schemas.errors import ConfigError
 from schemas.events import PRIORITIES
 from schemas.wire import DEFAULT_RETRY_TIERS_S, TopicNames
-from streams.kafka_security import kafka_client_kwargs
+from streams.kafka_security import KafkaConnection, kafka_client_kwargs
 
 __all__ = [
     "KafkaTopicDirectory",
@@ -142,16 +142,15 @@ async def partitions_of(consumer: Any, topic: str, *, timeout_s: float = 30.0) -
 
 
 async def read_records(
-    connection: str | dict[str, Any], topic: str, *, min_count: int = 0, timeout_s: float = 20.0
+    connection: KafkaConnection, topic: str, *, min_count: int = 0, timeout_s: float = 20.0
 ) -> list[Any]:
     """Every record (aiokafka ``ConsumerRecord``) of ``topic`` from its beginning until the reader has caught up
     with its end and holds at least ``min_count`` records, or ``timeout_s`` passed. ``connection``: a bootstrap
-    address or the client keywords of :func:`streams.kafka_security.kafka_client_kwargs`. For audits, tests and
-    benchmarks: one reader instead of a copy in each."""
+    address or the Kafka settings (security included). For audits, tests and benchmarks: one reader instead of a
+    copy in each."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    kwargs = {"bootstrap_servers": connection} if isinstance(connection, str) else dict(connection)
-    consumer = AIOKafkaConsumer(**kwargs, enable_auto_commit=False, fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(**kafka_client_kwargs(connection), enable_auto_commit=False, fetch_max_wait_ms=100)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in sorted(await partitions_of(consumer, topic))]

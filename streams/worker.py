@@ -5,22 +5,34 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from schemas.config import RouterConfig
 from streams.app import create_app
+from streams.logs import configure_logging
+from streams.runtime import worker_id
 from streams.topics import ensure_topics, tenant_topic_ids
 
-__all__ = ["run_worker"]
+__all__ = ["AssignmentLog", "run_worker"]
 
 log = logging.getLogger(__name__)
 
 
 def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path: str | None = None) -> None:
     """Create missing topics, build the service, then run the Faust worker until SIGINT/SIGTERM (the service
-    closes within about a second of the stop). ``config_path``: reloaded live when it changes. Does not return
-    normally."""
+    closes within about a second of the stop). ``config_path``: reloaded live when it changes. ``loglevel``:
+    the root level (--log-level), over ``logging.level``. Logs are JSON lines unless ``logging.format`` says
+    console; Faust's own logging setup only installs the router's handler. Does not return normally."""
     import faust  # heavy import, only where needed
 
+    logs = configure_logging(
+        config.logging,
+        default_format="json",
+        level=loglevel,
+        library_level=config.worker.loglevel,
+        static={"worker": worker_id()},
+    )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     created = loop.run_until_complete(
@@ -29,13 +41,45 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path
     if created:
         log.info("created %d topics", len(created))
     app = loop.run_until_complete(
-        create_app(config, loop=loop, config_path=config_path)
+        create_app(config, loop=loop, config_path=config_path, loghandlers=[logs.handler])
     )  # the engine is built before Kafka is joined
+    app.router_service.engine.on_reload.append(lambda cfg: logs.apply(cfg.logging))
+    app.on_partitions_assigned.connect(AssignmentLog().on_assigned)
     # everything loaded so far lives for the whole process: keep it out of the collector's full passes
     # (fewer and shorter pauses of the event loop, which show up directly in queue-wait tails)
     gc.collect()
     gc.freeze()
     worker = faust.Worker(
-        app, loglevel=loglevel or config.worker.loglevel, loop=loop, quiet=True, redirect_stdouts=False
+        app,
+        loglevel=loglevel or config.logging.level,
+        loop=loop,
+        quiet=True,
+        redirect_stdouts=False,
+        logging_config={"version": 1, "incremental": True},  # Faust clears the root's handlers, adds app's
     )
+    worker.spinner = None  # with a spinner, Faust would reset the root and handler levels
     worker.execute_from_commandline()
+
+
+class _Partition(Protocol):
+    topic: str
+    partition: int
+
+
+class AssignmentLog:
+    """One ``ready`` line, with the topics and partitions this worker got, when Faust first assigns them
+    (``app.on_partitions_assigned``); ``reassigned`` lines after each later rebalance."""
+
+    def __init__(self) -> None:
+        self.ready = False
+
+    async def on_assigned(self, sender: Any, /, *args: Any, signal: Any = None, **_: Any) -> None:
+        """Faust's receiver: ``(app, assigned partitions, signal=...)``."""
+        assigned: Iterable[_Partition] = args[0] if args else ()
+        by_topic: dict[str, list[int]] = {}
+        for tp in assigned:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        assignment = {topic: sorted(parts) for topic, parts in sorted(by_topic.items())}
+        partitions = sum(len(p) for p in assignment.values())
+        log.info("reassigned" if self.ready else "ready", extra={"assignment": assignment, "partitions": partitions})
+        self.ready = True

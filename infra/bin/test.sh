@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything, start Kafka + Redis, run the whole test suite (unit, functional, integration).
+# Install everything (Prometheus included), start Kafka + Redis, run the whole test suite (unit, functional, integration).
 # Extra arguments go to pytest. Services this script started are stopped again at the end.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -16,6 +16,8 @@ for svc in redis kafka; do
   port_open 127.0.0.1 "$port" || started+=("$svc")
   bash "infra/bin/$svc-start.sh"
 done
+# Prometheus and promtool (Debian's package): tests/integration/test_prometheus.py starts its own servers
+bash infra/bin/prometheus-start.sh --install-only
 
 log "running tests"
 set +e
