@@ -11,7 +11,7 @@ import logging
 import sys
 
 from schemas.errors import RouterError
-from streams.commands import cache, config_of, dlq, send, service
+from streams.commands import cache, config_of, dlq, send, serve, service
 from streams.commands import config as config_commands
 
 __all__ = ["build_parser", "main"]
@@ -74,16 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}", help="print the version")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [global_options(top_level=False)]
-    for group in (service, send, dlq, cache, config_commands):
+    for group in (service, serve, send, dlq, cache, config_commands):
         group.register(sub, parents)
     return parser
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
+    """Console lines for people (``worker`` switches to the config's format, JSON by default, once it has read
+    it). A host that set up logging already (a test runner, a program calling main()) keeps its setup, as with
+    ``logging.basicConfig``; only the client libraries are quieted."""
+    from schemas.config import LoggingSettings
+    from streams.logs import configure_logging, is_configured_by_host
+
     level = logging.DEBUG if args.verbose else getattr(logging, (args.log_level or "info").upper())
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    libraries = logging.DEBUG if args.verbose else max(level, logging.WARNING)
+    if not is_configured_by_host():
+        name = logging.getLevelName(level).lower()
+        settings = LoggingSettings.model_validate({"format": "console", "level": name})
+        configure_logging(settings, library_level=logging.getLevelName(libraries))
     for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else max(level, logging.WARNING))
+        logging.getLogger(noisy).setLevel(libraries)
     if not args.verbose and args.command != "worker":
         # a short-lived client: aiokafka logs every failed connection attempt at ERROR before it raises the one
         # error that matters, which main() turns into a single line

@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
 
+from infra import tracing
+from infra.tracing import Attr, SpanName
 from schemas.errors import MessageError
 from schemas.events import ChatMessage, ChatRequest, ChatResponse, Priority
 from schemas.signing import sign_request
@@ -117,24 +119,32 @@ class RouterClient:
             batches = await self._consumer.getmany(timeout_ms=200, max_records=1000)
             for records in batches.values():
                 for record in records:
-                    self._deliver(record.value)
+                    self._deliver(record.value, record.headers)
 
-    def _deliver(self, value: bytes | None) -> None:
-        try:
-            response = decode(ChatResponse, value)
-        except MessageError as exc:
-            log.warning("ignoring undecodable response: %s", exc)
-            return
+    def _deliver(self, value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        with tracing.span(SpanName.RESPONSE_RECEIVE, headers=headers) as span:
+            try:
+                response = decode(ChatResponse, value)
+            except MessageError as exc:
+                log.warning("ignoring undecodable response: %s", exc)
+                tracing.mark_error(span, exc.code)
+                return
+            span.set_attribute(Attr.REQUEST_ID, response.request_id)
+            self._resolve(response)
+
+    def _resolve(self, response: ChatResponse) -> None:
         rid = response.request_id
+        fut = self._pending.pop(rid, None)
+        if fut is not None and not fut.done():
+            # before the duplicate check: a request sent again (same id, e.g. a retry after a timeout) is
+            # answered again, and that answer is for the one waiting now
+            fut.set_result(response)
         if rid in self._seen:
             self.duplicates += 1
             return
         self._seen[rid] = None
         if len(self._seen) > self._seen_capacity:
             self._seen.popitem(last=False)
-        fut = self._pending.pop(rid, None)
-        if fut is not None and not fut.done():
-            fut.set_result(response)
         if self._stream is not None:
             self._stream.put_nowait(response)
 
@@ -146,17 +156,16 @@ class RouterClient:
         extra = list(headers or [])
         if self._key is not None:
             extra.append((Header.SIGNATURE, sign_request(self._key, value)))
-        topic, key, own = (
-            self.topics.requests(request.priority),
-            request.tenant.encode(),
-            request_headers(request, extra),
-        )
-        producer = self._producer
-        try:
-            await producer.send_and_wait(topic, value, key=key, headers=own)
-        except OutOfOrderSequenceNumber as exc:
-            await self._replace_producer(producer, exc)
-            await self._producer.send_and_wait(topic, value, key=key, headers=own)
+        topic, key = self.topics.requests(request.priority), request.tenant.encode()
+        attributes = {**tracing.record_attributes(topic), Attr.REQUEST_ID: request.request_id}
+        with tracing.span(SpanName.PRODUCE, attributes=attributes):  # a child of the caller's current span
+            own = tracing.inject(request_headers(request, extra))
+            producer = self._producer
+            try:
+                await producer.send_and_wait(topic, value, key=key, headers=own)
+            except OutOfOrderSequenceNumber as exc:
+                await self._replace_producer(producer, exc)
+                await self._producer.send_and_wait(topic, value, key=key, headers=own)
 
     async def _replace_producer(self, failed: AIOKafkaProducer, exc: Exception) -> None:
         """aiokafka's idempotent producer can be left rejecting every send after the broker restarted
@@ -204,7 +213,27 @@ class RouterClient:
     async def complete(self, request: ChatRequest, *, timeout_s: float | None = 60.0) -> ChatResponse:
         """Submit and wait for the response."""
         fut = await self.submit(request)
-        return await asyncio.wait_for(fut, timeout_s)
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        finally:
+            self.abandon(request.request_id, fut)
+
+    def abandon(self, request_id: str, fut: asyncio.Future[ChatResponse] | None = None) -> None:
+        """Stop waiting for ``request_id`` (given up, timed out): its future is dropped, not kept until an
+        answer that may never come. ``fut``: only if that is still the one waiting."""
+        if fut is None or self._pending.get(request_id) is fut:
+            self._pending.pop(request_id, None)
+
+    async def ready(self, timeout_s: float = 2.0) -> bool:
+        """Kafka answers a metadata request within ``timeout_s``, the reply topic is there and assigned, and the
+        reader runs: what a health check (``/readyz``) needs to know."""
+        if self._reader is None or self._reader.done() or not self._consumer.assignment():
+            return False
+        try:
+            topics = await asyncio.wait_for(self._consumer.topics(), timeout_s)
+        except Exception:  # unreachable, timed out, or any client error: not ready, whatever the cause
+            return False
+        return self.reply_topic in topics
 
     async def ask(
         self, prompt: str, *, priority: Priority | str = Priority.NORMAL, timeout_s: float = 60.0, **fields: Any

@@ -1,0 +1,115 @@
+"""The door as a raw ASGI application: five endpoints do not need a framework, and every layer between uvicorn and
+the door is per-request latency and memory at thousands of connections. Streaming (server-sent events) will send
+``http.response.body`` chunks with ``more_body`` from here."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from schemas.openai_api import ApiError, ApiErrorType, DoorCode
+from streams.frontdoor.door import FrontDoor, Reply
+
+__all__ = ["DoorApp"]
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Handler = Callable[[dict[str, str], bytes], Awaitable[Reply]]
+
+
+class DoorApp:
+    """Routes HTTP requests to the :class:`FrontDoor`; any :class:`ApiError` becomes its OpenAI-style body."""
+
+    def __init__(self, door: FrontDoor, *, max_body_bytes: int | None = None) -> None:
+        self.door = door
+        self.max_body_bytes = max_body_bytes or door.config.frontdoor.max_body_bytes
+        self._routes: dict[str, tuple[str, Handler]] = {
+            "/v1/chat/completions": ("POST", door.chat),
+            "/v1/models": ("GET", self._models),
+            "/healthz": ("GET", self._healthz),
+            "/readyz": ("GET", self._readyz),
+            "/metrics": ("GET", self._metrics),
+        }
+
+    async def _models(self, headers: dict[str, str], body: bytes) -> Reply:
+        return self.door.models(headers)
+
+    async def _healthz(self, headers: dict[str, str], body: bytes) -> Reply:
+        return Reply.json(200, {"status": "ok"})
+
+    async def _readyz(self, headers: dict[str, str], body: bytes) -> Reply:
+        return await self.door.readyz()
+
+    async def _metrics(self, headers: dict[str, str], body: bytes) -> Reply:
+        return self.door.metrics_text()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan: the door is started and stopped by `serve` itself
+            return
+        started = time.perf_counter()
+        metrics = self.door.metrics
+        metrics.in_flight.inc()
+        try:
+            reply = await self._handle(scope, receive)
+        finally:
+            metrics.in_flight.dec()
+        await _send(send, reply)
+        metrics.observe(scope["path"], reply.status, time.perf_counter() - started)
+
+    async def _handle(self, scope: Scope, receive: Receive) -> Reply:
+        try:
+            return await self._dispatch(scope, receive)
+        except ApiError as exc:
+            return Reply.error(exc)
+        except Exception:
+            log.exception("front door: unexpected error on %s %s", scope["method"], scope["path"])
+            return Reply.error(ApiError(500, ApiErrorType.SERVER, DoorCode.UNAVAILABLE, "internal error"))
+
+    async def _dispatch(self, scope: Scope, receive: Receive) -> Reply:
+        route = self._routes.get(scope["path"].rstrip("/") or "/")
+        if route is None:
+            raise ApiError(404, ApiErrorType.NOT_FOUND, DoorCode.UNKNOWN_PATH, f"no such endpoint: {scope['path']}")
+        method, handler = route
+        if scope["method"] != method:
+            raise ApiError(
+                405, ApiErrorType.INVALID_REQUEST, DoorCode.METHOD_NOT_ALLOWED, f"use {method} {scope['path']}"
+            )
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = await self._body(receive) if method == "POST" else b""
+        return await handler(headers, body)
+
+    async def _body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise ApiError(
+                    413,
+                    ApiErrorType.INVALID_REQUEST,
+                    DoorCode.BODY_TOO_LARGE,
+                    f"request body over {self.max_body_bytes} bytes",
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+async def _send(send: Send, reply: Reply) -> None:
+    headers = [
+        (b"content-type", reply.content_type),
+        (b"content-length", str(len(reply.body)).encode()),
+        *reply.headers,
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})

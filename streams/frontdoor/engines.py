@@ -1,0 +1,142 @@
+"""What answers a request behind the door: the workers over Kafka (:class:`KafkaEngine`) or the same engine in
+this process (:class:`InlineEngine`, ``serve --engine inline``). Both coalesce: HTTP requests with the same request
+id (a client retrying with its Idempotency-Key while the first try still waits) share one round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from schemas.config import RouterConfig
+from schemas.events import ChatRequest, ChatResponse
+from schemas.openai_api import ApiError, ApiErrorType, DoorCode
+
+__all__ = ["IDEMPOTENT_PREFIX", "Coalescer", "Engine", "InlineEngine", "deadline_passed"]
+
+log = logging.getLogger(__name__)
+#: request ids the door derived from an Idempotency-Key start with this (the others are fresh, never asked again)
+IDEMPOTENT_PREFIX = "idem-"
+
+
+class Engine(Protocol):
+    """The door's view of the router."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def complete(self, request: ChatRequest, timeout_s: float) -> ChatResponse:
+        """The terminal response; ApiError 503 when the router cannot be reached, 504 past ``timeout_s``."""
+        ...
+
+    async def ready(self) -> dict[str, bool]:
+        """Each dependency the engine needs, and whether it answers now."""
+        ...
+
+    def metrics_text(self) -> bytes:
+        """Series of the engine itself to append to the door's ``/metrics`` (none for the Kafka engine)."""
+        ...
+
+
+def deadline_passed(timeout_s: float) -> ApiError:
+    return ApiError(
+        504,
+        ApiErrorType.TIMEOUT,
+        DoorCode.TIMEOUT,
+        f"no answer within {timeout_s:g}s; retry with the same Idempotency-Key to get the answer when it comes",
+    )
+
+
+@dataclass
+class _Shared:
+    task: asyncio.Task[ChatResponse]
+    waiters: int = 0
+
+
+@dataclass
+class Coalescer:
+    """One round trip per request id in flight; the last waiter to give up cancels it."""
+
+    roundtrip: Callable[[ChatRequest], Awaitable[ChatResponse]]
+    _inflight: dict[str, _Shared] = field(default_factory=dict)
+
+    async def complete(self, request: ChatRequest, timeout_s: float) -> ChatResponse:
+        rid = request.request_id
+        shared = self._inflight.get(rid)
+        if shared is None:
+            task = asyncio.ensure_future(self.roundtrip(request))
+            shared = self._inflight[rid] = _Shared(task)
+        shared.waiters += 1
+        try:
+            return await asyncio.wait_for(asyncio.shield(shared.task), timeout_s)
+        except TimeoutError:
+            raise deadline_passed(timeout_s) from None
+        finally:
+            shared.waiters -= 1
+            if shared.waiters == 0 and self._inflight.get(rid) is shared:
+                del self._inflight[rid]
+                if not shared.task.done():
+                    shared.task.cancel()
+
+    async def aclose(self) -> None:
+        tasks = [s.task for s in self._inflight.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._inflight.clear()
+
+
+class InlineEngine:
+    """The library-mode router (:class:`streams.library.Router`) in the door's process: no Kafka. Answers to
+    requests with an Idempotency-Key are remembered (the last ``remember`` of them), so a retry with the same key
+    gets the same answer here too, as the workers' request claims give it over Kafka."""
+
+    name = "inline"
+
+    def __init__(self, config: RouterConfig, *, remember: int = 10_000) -> None:
+        from streams.library import Router
+
+        self._router = Router(config)
+        self._answers: OrderedDict[str, ChatResponse] = OrderedDict()
+        self._remember = remember
+        self._coalescer = Coalescer(self._serve)
+        self._started = False
+
+    async def start(self) -> None:
+        await self._router.start()
+        self._started = True
+
+    async def aclose(self) -> None:
+        await self._coalescer.aclose()
+        await self._router.aclose()
+
+    async def _serve(self, request: ChatRequest) -> ChatResponse:
+        key = f"{request.tenant}:{request.request_id}"
+        known = self._answers.get(key)
+        if known is not None:
+            self._answers.move_to_end(key)
+            return known
+        response = await self._router.complete(request)
+        if request.request_id.startswith(IDEMPOTENT_PREFIX):
+            self._answers[key] = response
+            if len(self._answers) > self._remember:
+                self._answers.popitem(last=False)
+        return response
+
+    async def complete(self, request: ChatRequest, timeout_s: float) -> ChatResponse:
+        return await self._coalescer.complete(request, timeout_s)
+
+    async def ready(self) -> dict[str, bool]:
+        return {"engine": self._started}
+
+    def metrics_text(self) -> bytes:
+        return self._router.metrics_text().encode()
