@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from infra.memory_probe import start_from_env
 from schemas.config import RouterConfig
 from streams.app import create_app
 from streams.logs import configure_logging
@@ -49,6 +50,7 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path
     # (fewer and shorter pauses of the event loop, which show up directly in queue-wait tails)
     gc.collect()
     gc.freeze()
+    start_from_env(loop=loop)  # LLM_ROUTER_TRACEMALLOC=<file>: allocation growth on SIGUSR2
     worker = faust.Worker(
         app,
         loglevel=loglevel or config.logging.level,
