@@ -19,6 +19,8 @@ __all__ = ["AssignmentLog", "run_worker"]
 
 log = logging.getLogger(__name__)
 
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
 
 def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path: str | None = None) -> None:
     """Create missing topics, build the service, then run the Faust worker until SIGINT/SIGTERM (the service
@@ -51,6 +53,11 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path
     gc.collect()
     gc.freeze()
     start_from_env(loop=loop)  # LLM_ROUTER_TRACEMALLOC=<file>: allocation growth on SIGUSR2
+    cache = app.router_service.engine.cache
+    if cache is not None:
+        task = loop.create_task(_freeze_when_warm(cache.warmed), name="gc-freeze-after-warm-up")
+        _BACKGROUND.add(task)  # a task nobody references may be collected before it runs
+        task.add_done_callback(_BACKGROUND.discard)
     worker = faust.Worker(
         app,
         loglevel=loglevel or config.logging.level,
@@ -61,6 +68,15 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path
     )
     worker.spinner = None  # with a spinner, Faust would reset the root and handler levels
     worker.execute_from_commandline()
+
+
+async def _freeze_when_warm(warmed: asyncio.Event) -> None:
+    """The cache loads word lists and a second embedder after start (tens of thousands of objects that live as
+    long as the process): once they are in, keep them out of the collector's full passes too."""
+    await warmed.wait()
+    gc.collect()
+    gc.freeze()
+    log.info("gc: %d long-lived objects frozen after the cache warm-up", gc.get_freeze_count())
 
 
 class _Partition(Protocol):

@@ -255,6 +255,8 @@ class SemanticCache:
         self.stats = CacheStats()
         self._follow: asyncio.Task[None] | None = None
         self._warm: asyncio.Task[None] | None = None
+        #: set once what the first decisions need is loaded (a process may then freeze its long-lived objects)
+        self.warmed = asyncio.Event()
         self._closing = False
         self._down = Degradation(log, "cache store unavailable, bypassing the cache", component="cache")
         self.embed_degraded = Degradation(log, "embedder failed or slow, semantic tier skipped", component="embedder")
@@ -485,12 +487,14 @@ class SemanticCache:
         second embedder, the word-frequency lists, the zh word segmenter. In a thread of its own, so lookups go on
         meanwhile, deciding without those features (which only makes them more cautious)."""
         if self.embedder is None or self.settings.decision != "verified":
+            self.warmed.set()
             return
         self._warming = True
         try:
             await asyncio.get_running_loop().run_in_executor(None, self._warm_up)
         finally:
             self._warming = False
+            self.warmed.set()
 
     def _warm_up(self) -> None:
         self._second_opinion(self.settings)
