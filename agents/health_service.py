@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 
@@ -71,7 +72,8 @@ class HealthService:
             transition.new.value,
             transition.reason,
         )
-        task = asyncio.create_task(self._announce(transition))
+        # a fresh context: shared circuit state is not the business of the request that tripped it
+        task = asyncio.create_task(self._announce(transition), context=contextvars.Context())
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

@@ -69,6 +69,8 @@ class OutcomeBuilder:
         response.provider = self._pool.config(last.backend).provider
         response.content = result.content
         response.finish_reason = result.finish_reason
+        response.tool_calls = result.tool_calls
+        response.choices = result.choices
         response.usage = result.usage
         response.attempts = list(round_.retry.attempts)
         response.latency = Latency(

@@ -19,14 +19,24 @@ from agents.request_claim import Answered, Owned, RequestClaims
 from agents.retry_planner import RetryPlan
 from agents.serving import serve
 from agents.slot_gate import SlotGate
+from agents.streaming import CURRENT_STREAM, ChunkStream
 from agents.token_estimate import cost_units
 from infra import tracing
 from infra.idempotency import IdempotencyStore
-from infra.log_context import OutcomeKind, bind, content_fields, log_outcome, request_scope, trace_id_of
+from infra.log_context import (
+    OutcomeKind,
+    bind,
+    content_fields,
+    log_outcome,
+    log_response,
+    request_scope,
+    trace_id_of,
+)
 from schemas.config import WorkerSettings
 from schemas.errors import MessageError, WorkerStop
 from schemas.events import (
     Attempt,
+    ChatChunk,
     ChatRequest,
     ChatResponse,
     DeadLetter,
@@ -44,6 +54,7 @@ from schemas.wire import (
     MAX_LETTER_ERROR_CHARS,
     REPLAY_HEADER,
     TRACE_HEADERS,
+    EventKind,
     Header,
     bounded_dead_letter,
     decode,
@@ -328,15 +339,20 @@ class Pipeline:
         self, raw: RawMessage, admitted: Admitted, claim: Owned, headers: list[tuple[str, bytes]]
     ) -> None:
         request = admitted.request
-        async with self._claims.held(claim):
-            outcome = await serve(
-                request,
-                self._processor,
-                self._gate,
-                arrival=self._gate.clock() - admitted.queued_s,
-                cost=cost_units(request, self._cost_unit),
-                state=admitted.state,
-            )
+        stream = self._chunk_stream(admitted, headers) if request.stream else None
+        token = CURRENT_STREAM.set(stream)
+        try:
+            async with self._claims.held(claim):
+                outcome = await serve(
+                    request,
+                    self._processor,
+                    self._gate,
+                    arrival=self._gate.clock() - admitted.queued_s,
+                    cost=cost_units(request, self._cost_unit),
+                    state=admitted.state,
+                )
+        finally:
+            CURRENT_STREAM.reset(token)
         if outcome.expired:
             self.stats.expired += 1
         if outcome.retry is not None:
@@ -347,6 +363,17 @@ class Pipeline:
         reply = tracing.record_attributes(admitted.reply_topic)
         with tracing.span(tracing.SpanName.RESPONSE_PRODUCE, attributes=reply):
             await self._publish(raw, admitted, outcome, tracing.inject(headers), claim)  # the reply continues the trace
+
+    def _chunk_stream(self, admitted: Admitted, headers: list[tuple[str, bytes]]) -> ChunkStream:
+        """Chunks go to the reply topic, keyed by request id like the response (one partition: in order), each
+        acknowledged before the next is sent."""
+        marked = [*headers, (Header.EVENT, EventKind.CHUNK)]
+        key = admitted.request.request_id.encode()
+
+        async def send(chunk: ChatChunk) -> None:
+            await self._send(admitted.reply_topic, encode(chunk), key=key, headers=marked)
+
+        return ChunkStream(admitted.request, send)
 
     async def _schedule_retry(
         self, raw: RawMessage, admitted: Admitted, plan: RetryPlan, failures: list[FailureEvent]
@@ -420,30 +447,8 @@ class Pipeline:
         redelivered: bool | None = None,
     ) -> None:
         """The outcome line of a published response (with the prompt and answer only when enabled)."""
-        if dead_letter is not None:
-            kind = OutcomeKind.DEAD_LETTERED
-        elif response.status != "ok":
-            kind = OutcomeKind.FAILED
-        else:
-            kind = OutcomeKind.CACHED if response.cache_hit else OutcomeKind.ANSWERED
-        error = response.error
         content = content_fields(request, response) if self._log_prompts else {}
-        log_outcome(
-            kind,
-            route=response.routing.route if response.routing else None,
-            model=response.model,
-            backend=response.backend,
-            cache_hit=response.cache_hit,
-            latency_ms=round(response.latency.total_ms, 3),
-            attempts=len(response.attempts) or None,
-            tokens=response.usage.total_tokens or None,
-            cost_usd=response.cost_usd or None,
-            code=error.code if error else None,
-            reason=dead_letter.value if dead_letter else None,
-            error=error.message if error else None,
-            redelivered=redelivered,
-            **content,
-        )
+        log_response(response, dead_letter, content=content, redelivered=redelivered)
 
     def _log_redelivered(self, body: bytes) -> None:
         """A request served before (a redelivery, a duplicate): the stored answer's outcome, marked as such."""

@@ -12,6 +12,7 @@ from enum import StrEnum
 from agents.circuit_breaker import Transition
 from agents.health_board import HealthBoard
 from agents.routing import Candidate
+from agents.streaming import ChunkStream, current_stream
 from infra.providers.http_errors import backend_fault, timeout_error
 from infra.providers.pool import BackendPool
 from schemas.errors import ProviderError
@@ -81,19 +82,28 @@ class ProviderCaller:
             temperature=request.temperature,
             timeout_s=timeout,
             request_id=request.request_id,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            response_format=request.response_format,
+            n=request.n,
+            stop=request.stop,
+            seed=request.seed,
+            user=request.user,
         )
         if self._health is not None:
             self._health.begin(candidate.backend)
         t0 = self._clock()
+        stream = current_stream(request)
+        sent_before = stream.sent if stream is not None else 0
         try:
             # the adapters bound the whole call themselves; this bounds one that ignores ``timeout_s`` (a plugin)
             async with asyncio.timeout(timeout):
-                result = await self._pool.get(candidate.backend).complete(call)
+                result = await self._complete(call, candidate, stream)
         except TimeoutError:
             exc = timeout_error(candidate.backend, timeout)
-            return self._failed(candidate, exc, (self._clock() - t0) * 1000)
+            return self._failed(candidate, exc, (self._clock() - t0) * 1000, broke_stream=_sent(stream, sent_before))
         except ProviderError as exc:
-            return self._failed(candidate, exc, (self._clock() - t0) * 1000)
+            return self._failed(candidate, exc, (self._clock() - t0) * 1000, broke_stream=_sent(stream, sent_before))
         except BaseException:
             if self._health is not None:
                 self._health.end(candidate.backend, ok=None, latency_ms=0.0)
@@ -102,16 +112,43 @@ class ProviderCaller:
         self._record(candidate.backend, True, elapsed)
         return AttemptResult(AttemptStatus.OK, elapsed, result=result)
 
-    def _failed(self, candidate: Candidate, exc: ProviderError, elapsed: float) -> AttemptResult:
+    async def _complete(self, call: ProviderCall, candidate: Candidate, stream: ChunkStream | None) -> ProviderResult:
+        """The whole answer, or (a streamed request) the answer streamed: each delta goes out as a chunk. A
+        provider without ``stream`` sends its whole answer as one chunk."""
+        provider = self._pool.get(candidate.backend)
+        if stream is None:
+            return await provider.complete(call)
+        on_delta = stream.for_backend(candidate.backend, candidate.model)
+        streaming = getattr(provider, "stream", None)
+        if streaming is not None:
+            return await streaming(call, on_delta)  # type: ignore[no-any-return]
+        result = await provider.complete(call)
+        if result.content:
+            await on_delta(result.content)
+        return result
+
+    def _failed(
+        self, candidate: Candidate, exc: ProviderError, elapsed: float, *, broke_stream: int = 0
+    ) -> AttemptResult:
         """Classify a failed call and tell the health board: a retriable error counts against the backend; the
         backend's own refusal (see :func:`backend_fault`) may switch it off at once; any other 4xx says nothing
-        about the backend's health (neither success nor failure)."""
+        about the backend's health (neither success nor failure). A call that failed after ``broke_stream``
+        chunks were sent is REJECTED: no failover, no retry (see :mod:`agents.streaming`)."""
         listed = candidate.model in self._pool.config(candidate.backend).models
         fault = backend_fault(exc, model_listed=listed)
-        if fault is not None:
+        if fault is not None and not broke_stream:
             self._record(candidate.backend, False if fault.unhealthy else None, elapsed, fault.reason, fault.unhealthy)
             return AttemptResult(AttemptStatus.UNUSABLE, elapsed, error=exc)
         self._record(candidate.backend, False if exc.retriable else None, elapsed, exc.code)
+        if broke_stream:
+            exc = ProviderError(
+                f"stream interrupted after {broke_stream} chunk(s), not failed over: {exc}",
+                backend=candidate.backend,
+                retriable=False,
+                status=exc.status,
+                code=exc.code,
+            )
+            return AttemptResult(AttemptStatus.REJECTED, elapsed, error=exc)
         status = AttemptStatus.FAILED if exc.retriable else AttemptStatus.REJECTED
         return AttemptResult(status, elapsed, error=exc)
 
@@ -120,3 +157,8 @@ class ProviderCaller:
             transition = self._health.end(backend, ok=ok, latency_ms=latency_ms, reason=reason, trip=trip)
             if transition is not None and self._notify is not None:
                 self._notify(transition)
+
+
+def _sent(stream: ChunkStream | None, before: int) -> int:
+    """Chunks of this call already sent to the client."""
+    return stream.sent - before if stream is not None else 0

@@ -20,6 +20,7 @@ applied per attempt by the processor (:meth:`ModelRouter.switch_order` puts satu
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 import re
@@ -139,7 +140,9 @@ class ExemplarIndex:
         if self._matrix is not None:
             return self._matrix
         if self._embedding is None or (self._embedding.done() and self._embedding.exception() is not None):
-            self._embedding = asyncio.ensure_future(self._embed_many(self._texts))
+            self._embedding = asyncio.get_running_loop().create_task(  # outlives the request: its own context
+                self._embed_many(self._texts), context=contextvars.Context()
+            )
         self._matrix = np.asarray(await asyncio.shield(self._embedding), dtype=np.float32)
         return self._matrix
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -19,7 +20,7 @@ from typing import Any
 
 from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
 
-from schemas.events import ChatRequest, ChatResponse
+from schemas.events import ChatRequest, ChatResponse, DeadLetterReason
 
 __all__ = [
     "CONTENT_FIELDS",
@@ -28,6 +29,7 @@ __all__ = [
     "bind",
     "content_fields",
     "log_outcome",
+    "log_response",
     "request_scope",
     "trace_id_of",
 ]
@@ -74,7 +76,16 @@ def request_scope(**fields: Any) -> Iterator[None]:
 
 
 def trace_id_of(headers: Sequence[tuple[str, bytes]]) -> str | None:
-    """The trace id of a W3C ``traceparent`` header; ``None`` without a valid one."""
+    """The trace id of the current span when tracing is on and one is current (the trace the request is really
+    in: a new root when the header was bad, missing or duplicated); else of a W3C ``traceparent`` header;
+    ``None`` without a valid one."""
+    tracing = sys.modules.get("infra.tracing")
+    if tracing is not None and tracing.active():
+        current = tracing.trace.get_current_span().get_span_context()
+        if not current.is_valid:  # no span yet: the header as the tracer will read it (else a new root trace)
+            parent = tracing.extract(headers)
+            current = tracing.trace.get_current_span(parent).get_span_context() if parent is not None else current
+        return format(current.trace_id, "032x") if current.is_valid else None
     for key, value in headers:
         if key == "traceparent":
             match = _TRACEPARENT.match(value.decode("ascii", errors="replace").strip().lower())
@@ -88,6 +99,39 @@ def log_outcome(kind: OutcomeKind, **fields: Any) -> None:
     if _outcomes.isEnabledFor(logging.INFO):
         extra = {k: v for k, v in fields.items() if v is not None}
         _outcomes.info("outcome", extra={"outcome": kind.value, **extra})
+
+
+def log_response(
+    response: ChatResponse,
+    dead_letter: DeadLetterReason | None = None,
+    *,
+    content: dict[str, Any] | None = None,
+    **fields: Any,
+) -> None:
+    """The outcome line of a terminal ``response`` (``content``: from :func:`content_fields`, when enabled)."""
+    if dead_letter is not None:
+        kind = OutcomeKind.DEAD_LETTERED
+    elif response.status != "ok":
+        kind = OutcomeKind.FAILED
+    else:
+        kind = OutcomeKind.CACHED if response.cache_hit else OutcomeKind.ANSWERED
+    error = response.error
+    log_outcome(
+        kind,
+        route=response.routing.route if response.routing else None,
+        model=response.model,
+        backend=response.backend,
+        cache_hit=response.cache_hit,
+        latency_ms=round(response.latency.total_ms, 3),
+        attempts=len(response.attempts) or None,
+        tokens=response.usage.total_tokens or None,
+        cost_usd=response.cost_usd or None,
+        code=error.code if error else None,
+        reason=dead_letter.value if dead_letter else None,
+        error=error.message if error else None,
+        **fields,
+        **(content or {}),
+    )
 
 
 def content_fields(request: ChatRequest | None, response: ChatResponse | None) -> dict[str, Any]:

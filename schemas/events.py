@@ -7,7 +7,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,9 +16,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "Attempt",
     "CachePolicy",
+    "ChatChunk",
     "ChatMessage",
     "ChatRequest",
     "ChatResponse",
+    "Choice",
     "DeadLetter",
     "DeadLetterReason",
     "ErrorCode",
@@ -27,9 +29,14 @@ __all__ = [
     "HealthEvent",
     "Latency",
     "Priority",
+    "ResponseFormat",
     "RetryState",
     "RoutingDecision",
     "Stage",
+    "Tool",
+    "ToolCall",
+    "ToolChoice",
+    "ToolFunction",
     "Usage",
     "new_id",
     "utcnow",
@@ -149,6 +156,8 @@ class ErrorCode(StrEnum):
     CONFIG_INVALID = "config_invalid"
     PUBLISH_FAILED = "publish_failed"  # WorkerStop: an outcome could not be published; the worker stops
     ROUTER_ERROR = "router_error"
+    # the request asks for what the chosen provider cannot do (a tool format, n > 1, seed...): never dropped
+    UNSUPPORTED_PARAMETER = "unsupported_parameter"
 
 
 class _Event(BaseModel):
@@ -164,13 +173,63 @@ class _Event(BaseModel):
         return value
 
 
+class ToolCall(BaseModel):
+    """A function call the model asked for; ``arguments`` is JSON text, as OpenAI carries it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=128)
+    arguments: str = Field(default="{}", max_length=1_000_000)
+
+
 class ChatMessage(BaseModel):
-    """One chat turn."""
+    """One chat turn: text, an assistant's ``tool_calls``, or a ``tool`` result answering ``tool_call_id``."""
 
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant", "tool"]
-    content: str = Field(max_length=1_000_000)
+    content: str = Field(default="", max_length=1_000_000)
+    tool_calls: list[ToolCall] | None = Field(default=None, max_length=128)
+    tool_call_id: str | None = Field(default=None, max_length=200)
+
+
+class ToolFunction(BaseModel):
+    """A function the model may call; ``parameters`` is its JSON Schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = Field(default=None, max_length=10_000)
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"] = "function"
+    function: ToolFunction
+
+
+class ToolChoice(BaseModel):
+    """``auto``/``none``/``required``, or ``function`` with the ``name`` the model must call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "none", "required", "function"] = "auto"
+    name: str | None = None
+
+
+class ResponseFormat(BaseModel):
+    """JSON mode (``json_object``) or a JSON Schema the answer must follow (``json_schema``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = Field(default=None, max_length=64)
+    json_schema: dict[str, Any] | None = None
+    strict: bool | None = None
 
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:@/-]{1,128}$"
@@ -204,7 +263,16 @@ class ChatRequest(_Event):
     cache: CachePolicy = CachePolicy.USE
     metadata: dict[str, str] = Field(default_factory=dict)
     reply_to: str | None = Field(default=None, description="topic for the response instead of the default")
+    stream: bool = Field(default=False, description="also publish the answer's text as ChatChunk events")
     created_at: datetime = Field(default_factory=utcnow)
+    # OpenAI generation parameters (issue 17): each adapter maps them or refuses with unsupported_parameter
+    tools: list[Tool] | None = Field(default=None, max_length=128)
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    n: int | None = Field(default=None, ge=1, le=16)
+    stop: list[str] | None = Field(default=None, max_length=16)
+    seed: int | None = None
+    user: str | None = Field(default=None, max_length=256)
 
     @field_validator("reply_to")
     @classmethod
@@ -230,6 +298,7 @@ class Usage(BaseModel):
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = Field(default=0, description="of prompt_tokens, served from the provider's prompt cache")
 
     @property
     def total_tokens(self) -> int:
@@ -283,6 +352,15 @@ class RoutingDecision(BaseModel):
     config_version: str | None = Field(default=None, description="version (content hash) of the config it ran under")
 
 
+class Choice(BaseModel):
+    """One of several answers (``n`` > 1); the first is also the response's own content."""
+
+    index: int = 0
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    finish_reason: str | None = None
+
+
 class ChatResponse(_Outbound):
     """The terminal answer to a request: ``status='ok'`` with content, or ``'error'`` with ``error``."""
 
@@ -294,6 +372,8 @@ class ChatResponse(_Outbound):
     provider: str | None = None
     backend: str | None = None
     content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    choices: list[Choice] | None = Field(default=None, description="every answer when n > 1")
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
@@ -306,6 +386,20 @@ class ChatResponse(_Outbound):
     attempts: list[Attempt] = Field(default_factory=list)
     error: ErrorInfo | None = None
     worker: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChatChunk(_Outbound):
+    """A piece of a streamed answer (``ChatRequest.stream``), published to the reply topic before the terminal
+    :class:`ChatResponse` (header ``llm-event: chunk``), keyed by request id so the chunks stay in order."""
+
+    request_id: str
+    tenant: str = "default"
+    index: int = Field(ge=0, description="0, 1, 2, ... in the order the provider sent them")
+    delta: str = ""
+    finish_reason: str | None = None
+    backend: str | None = None
+    model: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

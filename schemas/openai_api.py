@@ -2,21 +2,34 @@
 
 Pure data and mapping (no I/O): the door (:mod:`streams.frontdoor`) parses a body with :func:`parse_chat_body`,
 turns it into a :class:`ChatRequest` with :func:`to_chat_request`, and answers with :func:`to_completion` or the
-error body of an :class:`ApiError`. What the router cannot carry yet (tools, ``n`` > 1, streaming, sampling knobs)
+error body of an :class:`ApiError`. What the router cannot carry yet (sampling knobs such as ``top_p``, logprobs)
 is a 400 naming the parameter, never silently dropped. A router error code becomes an HTTP status through one
 table, :data:`ERROR_STATUS`."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.errors import RouterError
-from schemas.events import CachePolicy, ChatMessage, ChatRequest, ChatResponse, ErrorCode, Priority
+from schemas.events import (
+    CachePolicy,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    ErrorCode,
+    Priority,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolChoice,
+)
 
 __all__ = [
     "ERROR_STATUS",
@@ -56,7 +69,6 @@ class DoorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     INVALID_VALUE = "invalid_value"
     UNSUPPORTED_PARAMETER = "unsupported_parameter"
-    STREAMING_UNSUPPORTED = "streaming_not_supported"
     RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
     BODY_TOO_LARGE = "body_too_large"
     TIMEOUT = "timeout"
@@ -131,6 +143,7 @@ ERROR_STATUS: dict[ErrorCode, tuple[int, ApiErrorType]] = {
     ErrorCode.CONFIG_INVALID: _INTERNAL,
     ErrorCode.PUBLISH_FAILED: _INTERNAL,
     ErrorCode.ROUTER_ERROR: _INTERNAL,
+    ErrorCode.UNSUPPORTED_PARAMETER: _BAD,  # the chosen provider cannot map a parameter (the message names it)
 }
 #: a router-decided 429 carries no wait; the client backs off this long
 ROUTER_RETRY_AFTER_S = 1.0
@@ -146,7 +159,12 @@ def error_of_response(response: ChatResponse) -> ApiError:
     except ValueError:  # a code from a newer router
         status, kind = _UPSTREAM
     retry_after = ROUTER_RETRY_AFTER_S if status == 429 else None
-    return ApiError(status, kind, code, message, retry_after_s=retry_after)
+    named = _NAMED_PARAM.search(message) if code == ErrorCode.UNSUPPORTED_PARAMETER else None
+    return ApiError(status, kind, code, message, retry_after_s=retry_after, param=named.group(1) if named else None)
+
+
+#: how an adapter's unsupported_parameter message names the parameter (infra.providers.tool_mapping.unsupported)
+_NAMED_PARAM = re.compile(r"parameter '([A-Za-z_]+)'")
 
 
 class _Part(BaseModel):
@@ -156,27 +174,95 @@ class _Part(BaseModel):
     text: str
 
 
+class _Function(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    arguments: str = "{}"
+
+
+class _ToolCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    type: Literal["function"] = "function"
+    function: _Function
+
+
 class _Message(BaseModel):
-    """One OpenAI message as the router can carry it: text content only (tool calls come with issue 17 item 3)."""
+    """One OpenAI message as the router can carry it: text parts, an assistant's tool calls, a tool's result."""
 
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[_Part]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[_Part] | None = None
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> _Message:
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id it answers")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (it may be null only for an assistant's tool calls)")
+        return self
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+    def event(self) -> ChatMessage:
+        calls = [ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in self.tool_calls or ()]
+        return ChatMessage(
+            role="system" if self.role == "developer" else self.role,
+            content=self.text(),
+            tool_calls=calls or None,
+            tool_call_id=self.tool_call_id,
+        )
+
+
+class _NamedFunction(BaseModel):
+    name: str
+
+
+class _NamedChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"]
+    function: _NamedFunction
+
+
+class _JsonSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class _ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: _JsonSchema | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> _ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type json_schema needs json_schema")
+        return self
 
 
 #: accepted parameters set to their no-op value (clients such as LangChain send them explicitly)
 _NEUTRAL: dict[str, object] = {
-    "n": 1,
     "top_p": 1,
     "presence_penalty": 0,
     "frequency_penalty": 0,
     "logprobs": False,
     "store": False,
-    "response_format": {"type": "text"},
+    "parallel_tool_calls": True,  # every mapped provider may answer with several tool calls
 }
 
 
@@ -192,10 +278,17 @@ class ChatBody(BaseModel):
     max_completion_tokens: int | None = None
     temperature: float | None = None
     stream: bool | None = False
+    stream_options: dict[str, Any] | None = None
     user: str | None = Field(default=None, max_length=256)
     metadata: dict[str, str] | None = None
     route: str | None = None
     cache: CachePolicy | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["auto", "none", "required"] | _NamedChoice | None = None
+    response_format: _ResponseFormat | None = None
+    n: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
 
 
 def parse_chat_body(raw: bytes) -> ChatBody:
@@ -231,18 +324,10 @@ def _param(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-_UNION_BRANCHES = frozenset({"str", "list[_Part]"})
+_UNION_BRANCHES = frozenset({"str", "list[_Part]", "list[str]", "_NamedChoice", "literal['auto','none','required']"})
 
 
 def _refuse_unmapped(body: ChatBody) -> None:
-    if body.stream:
-        raise ApiError(
-            400,
-            ApiErrorType.INVALID_REQUEST,
-            DoorCode.STREAMING_UNSUPPORTED,
-            "streaming not yet supported: send stream=false",
-            param="stream",
-        )
     for name, value in (body.model_extra or {}).items():
         if value is None or (name in _NEUTRAL and value == _NEUTRAL[name]):
             continue
@@ -266,45 +351,81 @@ def to_chat_request(
         "request_id": request_id,
         "tenant": tenant,
         "priority": priority,
-        "messages": [
-            ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text()) for m in body.messages
-        ],
+        "messages": [m.event() for m in body.messages],
         "model": body.model,
         "route": body.route,
         "max_tokens": body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens,
         "temperature": body.temperature,
         "deadline": deadline,
         "metadata": metadata,
+        "stream": bool(body.stream),
     }
     if body.cache is not None:
         fields["cache"] = body.cache
+    fields.update(_generation(body))
     try:
         return ChatRequest(**fields)
     except ValidationError as exc:
         raise _invalid(exc) from None
 
 
+def _generation(body: ChatBody) -> dict[str, Any]:
+    """Tools, response format, n, stop, seed and user in the event's terms (neutral values left out, so a request
+    that sends ``n: 1`` is the same request, and the same cache key, as one that does not)."""
+    fields: dict[str, Any] = {"tools": body.tools or None, "seed": body.seed, "user": body.user}
+    choice = body.tool_choice
+    if isinstance(choice, _NamedChoice):
+        fields["tool_choice"] = ToolChoice(mode="function", name=choice.function.name)
+    elif choice is not None:
+        fields["tool_choice"] = ToolChoice(mode=choice)
+    fmt = body.response_format
+    if fmt is not None and fmt.type != "text":
+        spec = fmt.json_schema
+        fields["response_format"] = ResponseFormat(
+            type=fmt.type,
+            name=spec.name if spec else None,
+            json_schema=spec.schema_ if spec else None,
+            strict=spec.strict if spec else None,
+        )
+    if body.n is not None and body.n != 1:
+        fields["n"] = body.n
+    if body.stop:
+        fields["stop"] = [body.stop] if isinstance(body.stop, str) else body.stop
+    return fields
+
+
+def _message(choice: Choice) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": choice.content or ""}
+    if choice.tool_calls:
+        message["content"] = choice.content or None
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in choice.tool_calls
+        ]
+    return message
+
+
 def to_completion(response: ChatResponse) -> dict[str, Any]:
     """The ``chat.completion`` object of an ok response. Its ``id`` comes from the request id, so a retry with
     the same Idempotency-Key gets the very same body."""
     usage = response.usage
+    choices = response.choices or [
+        Choice(content=response.content, tool_calls=response.tool_calls, finish_reason=response.finish_reason)
+    ]
     return {
         "id": f"chatcmpl-{response.request_id}",
         "object": "chat.completion",
         "created": int(response.created_at.timestamp()),
         "model": response.model or "",
         "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": response.content or ""},
-                "finish_reason": response.finish_reason or "stop",
-                "logprobs": None,
-            }
+            {"index": i, "message": _message(c), "finish_reason": c.finish_reason or "stop", "logprobs": None}
+            for i, c in enumerate(choices)
         ],
         "usage": {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
         },
         "system_fingerprint": None,
     }

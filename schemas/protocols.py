@@ -6,7 +6,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from schemas.events import ChatMessage, ChatRequest, ChatResponse, Usage
+from schemas.events import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    Usage,
+)
 
 __all__ = ["Embedder", "Hook", "HookContext", "Provider", "ProviderCall", "ProviderResult", "Publisher"]
 
@@ -20,6 +30,14 @@ class ProviderCall(BaseModel):
     temperature: float | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     request_id: str | None = None
+    # carried from the ChatRequest (issue 17): an adapter maps each or raises unsupported_parameter
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    n: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    user: str | None = None
 
 
 class ProviderResult(BaseModel):
@@ -29,6 +47,8 @@ class ProviderResult(BaseModel):
     model: str
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    tool_calls: list[ToolCall] | None = None
+    choices: list[Choice] | None = Field(default=None, description="every answer when n > 1")
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ __all__ = [
     "RETRY_HEADER",
     "TENANT_ID",
     "TRACE_HEADERS",
+    "EventKind",
     "Header",
     "TopicNames",
     "bounded_dead_letter",
@@ -48,6 +49,14 @@ class Header:
     REASON: Final = "reason"
     TRACEPARENT: Final = "traceparent"
     TRACESTATE: Final = "tracestate"
+    EVENT: Final = "llm-event"  # on a reply topic: "chunk" marks a ChatChunk (see EventKind)
+
+
+class EventKind:
+    """Values of the ``llm-event`` header (plain bytes, as Kafka headers are); a record without it is a
+    ChatResponse (as every record on a reply topic was before streaming)."""
+
+    CHUNK: Final = b"chunk"
 
 
 RETRY_HEADER = Header.RETRY

@@ -16,9 +16,9 @@ from aiokafka.partitioner import DefaultPartitioner
 from infra import tracing
 from infra.tracing import Attr, SpanName
 from schemas.errors import MessageError
-from schemas.events import ChatMessage, ChatRequest, ChatResponse, Priority
+from schemas.events import ChatChunk, ChatMessage, ChatRequest, ChatResponse, Priority
 from schemas.signing import sign_request
-from schemas.wire import Header, TopicNames, decode, encode, valid_tenant
+from schemas.wire import EventKind, Header, TopicNames, decode, encode, valid_tenant
 from streams.kafka_security import KafkaConnection, kafka_client_kwargs
 from streams.topics import partitions_of
 
@@ -66,6 +66,8 @@ class RouterClient:
             fetch_max_wait_ms=50,
         )
         self._pending: dict[str, asyncio.Future[ChatResponse]] = {}
+        #: chunks of streamed requests, by request id (see :meth:`stream`)
+        self._chunks: dict[str, asyncio.Queue[ChatChunk]] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_capacity = seen_capacity
         self._stream: asyncio.Queue[ChatResponse] | None = None
@@ -122,6 +124,9 @@ class RouterClient:
                     self._deliver(record.value, record.headers)
 
     def _deliver(self, value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        if (Header.EVENT, EventKind.CHUNK) in headers:
+            self._deliver_chunk(value)
+            return
         with tracing.span(SpanName.RESPONSE_RECEIVE, headers=headers) as span:
             try:
                 response = decode(ChatResponse, value)
@@ -131,6 +136,36 @@ class RouterClient:
                 return
             span.set_attribute(Attr.REQUEST_ID, response.request_id)
             self._resolve(response)
+
+    def _deliver_chunk(self, value: bytes | None) -> None:
+        """To the queue of the stream waiting for it; nobody waiting (not streamed here, given up): dropped."""
+        try:
+            chunk = decode(ChatChunk, value)
+        except MessageError as exc:
+            log.warning("ignoring undecodable chunk: %s", exc)
+            return
+        queue = self._chunks.get(chunk.request_id)
+        if queue is not None:
+            queue.put_nowait(chunk)
+
+    async def stream(
+        self, request: ChatRequest, *, timeout_s: float | None = 60.0, headers: list[tuple[str, bytes]] | None = None
+    ) -> AsyncIterator[ChatChunk | ChatResponse]:
+        """Submit ``request`` streamed: its chunks in order, then its terminal response (always last), all
+        within ``timeout_s`` (TimeoutError). Leaving early stops waiting; the worker still finishes the call
+        (it cannot learn that the reader left) and its later chunks are dropped here."""
+        request = request.model_copy(update={"stream": True})
+        rid = request.request_id
+        queue: asyncio.Queue[ChatChunk] = asyncio.Queue()
+        self._chunks[rid] = queue
+        try:
+            fut = await self.submit(request, headers=headers)
+            async with asyncio.timeout(timeout_s):
+                async for item in _chunks_then(queue, fut):
+                    yield item
+        finally:
+            self._chunks.pop(rid, None)
+            self.abandon(rid)
 
     def _resolve(self, response: ChatResponse) -> None:
         rid = response.request_id
@@ -250,6 +285,32 @@ class RouterClient:
             self._stream = asyncio.Queue()
         while True:
             yield await self._stream.get()
+
+
+async def _chunks_then(
+    queue: asyncio.Queue[ChatChunk], fut: asyncio.Future[ChatResponse]
+) -> AsyncIterator[ChatChunk | ChatResponse]:
+    """Chunks as they come, then the response. Chunk and response share a partition and are read in order,
+    so every chunk is queued before the response resolves ``fut``; an answer without chunks (a cache hit, a
+    redelivered request) yields its whole content as one chunk."""
+    from agents.streaming import whole_answer_chunk
+
+    sent = 0
+    while True:
+        if queue.empty() and fut.done():
+            break
+        getting = asyncio.ensure_future(queue.get())
+        await asyncio.wait([getting, fut], return_when=asyncio.FIRST_COMPLETED)
+        if getting.done():
+            sent += 1
+            yield getting.result()
+        else:
+            getting.cancel()
+    response = fut.result()
+    whole = whole_answer_chunk(response, sent)
+    if whole is not None:
+        yield whole
+    yield response
 
 
 def _tenant_key(tenant: str | None, key: str | bytes | None) -> bytes | None:

@@ -12,20 +12,24 @@ without it everything is local to the process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any, Self
 
 from prometheus_client import CollectorRegistry
 
 from agents.outcomes import Outcome
 from agents.serving import serve
+from agents.streaming import CURRENT_STREAM, ChunkStream, whole_answer_chunk
 from agents.token_estimate import cost_units
 from infra import tracing
 from infra.config_loader import load_config
+from infra.log_context import content_fields, log_response, request_scope
 from infra.metrics import RouterMetrics
 from infra.tracing import Attr, SpanName
 from schemas.config import RouterConfig
-from schemas.events import ChatMessage, ChatRequest, ChatResponse
+from schemas.events import ChatChunk, ChatMessage, ChatRequest, ChatResponse
 from schemas.protocols import Publisher
 from streams.config_reload import ReloadReport
 from streams.publishers import NullPublisher
@@ -128,7 +132,10 @@ class Router:
         cost = cost_units(request, self.config.worker.scheduler.cost_unit)
         state = None
         attributes = {Attr.REQUEST_ID: request.request_id, Attr.PRIORITY: request.priority.value}
-        with tracing.span(SpanName.REQUEST, attributes=attributes):  # a child of the caller's current span
+        with (
+            tracing.span(SpanName.REQUEST, attributes=attributes),  # a child of the caller's current span
+            request_scope(**_ids(request)),  # lines logged while serving carry its ids; the caller's are restored
+        ):
             while True:  # the service's path, round after round; the retry waits here instead of in a delay topic
                 outcome = await serve(request, processor, gate, arrival=arrival, cost=cost, state=state)
                 if outcome.retry is None:
@@ -136,10 +143,46 @@ class Router:
                 state = outcome.retry.state
                 await asyncio.sleep(outcome.retry.delay_s)
 
+    async def stream(self, request: ChatRequest | dict[str, Any]) -> AsyncIterator[ChatChunk | ChatResponse]:
+        """Serve ``request`` streamed: its :class:`ChatChunk` s in order as the provider sends them, then the
+        terminal :class:`ChatResponse` (always last; usage and cost are there). Leaving the loop early (or
+        cancelling it: a client went away) cancels the provider call. A call that fails after its first chunk
+        is not failed over: the response reports the error (see :mod:`agents.streaming`)."""
+        if not isinstance(request, ChatRequest):
+            request = ChatRequest.model_validate(request)
+        request = request.model_copy(update={"stream": True})
+        queue: asyncio.Queue[ChatChunk | None] = asyncio.Queue()
+        token = CURRENT_STREAM.set(ChunkStream(request, queue.put))
+        try:
+            task = asyncio.create_task(self.complete(request))  # the task keeps a copy of this context
+        finally:
+            CURRENT_STREAM.reset(token)
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        sent = 0
+        try:
+            while (chunk := await queue.get()) is not None:
+                sent += 1
+                yield chunk
+            response = task.result()
+            whole = whole_answer_chunk(response, sent)
+            if whole is not None:
+                yield whole
+            yield response
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     def _finish(self, outcome: Outcome) -> ChatResponse:
+        """Count and log the terminal response: one outcome line per request, as a worker writes."""
         response = outcome.response
         assert response is not None
         self._metrics.record_response(response)
+        log_prompts = self.config.logging.log_prompts
+        log_response(
+            response, outcome.dead_letter, content=content_fields(outcome.request, response) if log_prompts else None
+        )
         return response
 
     async def aclose(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
@@ -154,3 +197,13 @@ class Router:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _ids(request: ChatRequest) -> dict[str, Any]:
+    return {
+        "request_id": request.request_id,
+        "tenant": request.tenant,
+        "priority": request.priority.value,
+        "model": request.model,
+        "route": request.route,
+    }

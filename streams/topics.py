@@ -18,6 +18,7 @@ from schemas.wire import DEFAULT_RETRY_TIERS_S, TopicNames
 from streams.kafka_security import KafkaConnection, kafka_client_kwargs
 
 __all__ = [
+    "REPLY_TOPIC_RELIST_S",
     "KafkaTopicDirectory",
     "TopicSpec",
     "delete_topics",
@@ -185,13 +186,24 @@ async def delete_topics(settings: KafkaSettings) -> list[str]:
         await admin.close()
 
 
+#: a miss re-lists the topics when the list is older than this (and never more often): a worker learns of a
+#: reply topic created just after its last listing within about this long, and a stream of made-up names costs
+#: at most one metadata request per interval
+REPLY_TOPIC_RELIST_S = 0.5
+
+
 class KafkaTopicDirectory:
     """What the pipeline asks Kafka about topics (``agents.ingress.TopicDirectory``): it creates a tenant's own
-    topics on first use, and tells whether a ``reply_to`` topic exists (from a topic list refreshed at most every
-    ``refresh_s``, so a stream of made-up names costs one metadata request per period, not one each)."""
+    topics on first use, and tells whether a ``reply_to`` topic exists (known topics are remembered; a miss
+    re-lists when the list is older than ``refresh_s``, so a new reply topic is seen within about that long, and
+    a stream of made-up names costs one metadata request per period, not one each)."""
 
     def __init__(
-        self, settings: KafkaSettings, *, refresh_s: float = 5.0, clock: Callable[[], float] | None = None
+        self,
+        settings: KafkaSettings,
+        *,
+        refresh_s: float = REPLY_TOPIC_RELIST_S,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._settings = settings
         self._refresh_s = refresh_s

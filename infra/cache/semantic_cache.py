@@ -62,6 +62,7 @@ __all__ = [
     "exact_key",
     "normalise",
     "same_answer",
+    "structured_context",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,24 @@ def exact_key(request: ChatRequest, model: str, scope: str) -> str:
     """Hash of everything that changes the answer: scope, model, generation parameters, normalised messages.
     ``model`` is the model the request is routed to (``ModelRouter.routed_model``), never the hint it gave."""
     msgs = [(m.role, normalise(m.content)) for m in request.messages]
-    return _digest("x", scope, model, request.temperature, request.max_tokens, msgs)
+    structured = structured_context(request)
+    if structured is None:  # a plain request keeps the key it always had (entries stored before still hit)
+        return _digest("x", scope, model, request.temperature, request.max_tokens, msgs)
+    return _digest("x", scope, model, request.temperature, request.max_tokens, msgs, structured)
+
+
+def structured_context(request: ChatRequest) -> dict[str, object] | None:
+    """What besides text changes the answer of a request with tools, tool calls or results, a response format,
+    ``n``, ``stop`` or ``seed`` (``None`` for a plain request). Such a request is served from the exact tier only,
+    keyed on all of it: a semantically close prompt may call the same tool with other arguments, and an answer
+    in the wrong format is no answer, so the semantic tier is bypassed for it (issue 17)."""
+    context: dict[str, object] = request.model_dump(
+        include={"tools", "tool_choice", "response_format", "n", "stop", "seed"}, exclude_none=True
+    )
+    turns = [m.model_dump(exclude_none=True) for m in request.messages if m.tool_calls or m.tool_call_id]
+    if turns:
+        context["tool_turns"] = turns
+    return context or None
 
 
 def _keys(request: ChatRequest, model: str, scope: str) -> tuple[str, str, str]:
@@ -343,7 +361,7 @@ class SemanticCache:
                 self.stats.exact_hits += 1
                 look.hit = self._hit(entry, request, "exact", 1.0)
                 return self._done(look, t0)
-            if self.embedder is not None:
+            if self.embedder is not None and structured_context(request) is None:
                 look.vector = await self._embed(look.text, s)
             if look.vector is not None:
                 live = await self._candidates(look, s)
@@ -621,7 +639,7 @@ class SemanticCache:
         if look.probe is not None and await self._learn(look.probe, look.text, response.content or ""):
             answer_id = look.probe.answer_id  # verified: the same answer as the candidate's
         try:
-            if self.embedder is not None and look.vector is None:
+            if self.embedder is not None and look.vector is None and structured_context(request) is None:
                 look.vector = await self._embed(look.text, s)  # None: stored for the exact tier only
             entry = CacheEntry(
                 entry_id=entry_id,

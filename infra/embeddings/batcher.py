@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,7 +55,8 @@ class BatchingEmbedder:
         if self._queue is None:
             self._queue = asyncio.Queue()
         if self._task is None or self._task.done():  # never left without a consumer
-            self._task = asyncio.create_task(self._run(), name="embed-batcher")
+            # a fresh context: the task outlives the request that starts it, and must not log with its ids
+            self._task = asyncio.create_task(self._run(), name="embed-batcher", context=contextvars.Context())
         fut: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         await self._queue.put((text, fut))
         return await fut

@@ -36,6 +36,7 @@ class FaultPlan(BaseModel):
     trickle_rate: float = Field(default=0.0, ge=0, le=1, description="share of answers sent a few bytes at a time")
     trickle_bytes: int = Field(default=8, ge=1, description="bytes per trickled chunk")
     trickle_interval_s: float = Field(default=0.2, ge=0, description="pause before each trickled chunk")
+    stream_interval_s: float = Field(default=0.0, ge=0, description="pause after each streamed event")
     max_concurrency: int | None = Field(default=None, ge=1, description="calls served at once; the rest queue")
     count_prompts: bool = Field(
         default=False,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,7 +27,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from infra.fake_provider.faults import BackendStats, FaultPlan
-from infra.fake_provider.wire import FORMATS, Parsed, WireFormat
+from infra.fake_provider.tools import read_tool_ask, with_tools
+from infra.fake_provider.wire import FORMATS, Parsed, WireFormat, stream_events
 
 __all__ = ["PROMPT_KEY_CHARS", "FakeProviderServer", "build_app", "fake_answer", "prompt_key"]
 
@@ -76,11 +78,38 @@ async def _answer(
         content = " ".join(content.split()[: int(parsed.max_tokens)])
     prompt_tokens = sum(_tokens(m["content"]) for m in parsed.messages)
     stats.ok += 1
+    if parsed.stream:
+        return await _stream(request, fmt_name_of(fmt), parsed, content, prompt_tokens, plan.stream_interval_s)
     body = fmt.ok(parsed, content, prompt_tokens, _tokens(content), stats.calls)
+    if parsed.ask is not None:
+        body = with_tools(fmt_name_of(fmt), parsed.ask, body, _last_user(parsed.messages), content)
     if trickle:
         stats.trickled += 1
         return await _trickle(request, json.dumps(body).encode(), plan.trickle_bytes, plan.trickle_interval_s)
     return web.json_response(body)
+
+
+def fmt_name_of(fmt: WireFormat) -> str:
+    return next(name for name, f in FORMATS.items() if f is fmt)
+
+
+async def _stream(
+    request: web.Request, fmt: str, parsed: Parsed, content: str, prompt_tokens: int, pause_s: float
+) -> web.StreamResponse:
+    """The answer as server-sent events, a word (with its trailing space) per text event, ``pause_s`` apart."""
+    pieces = re.findall(r"\S+\s*", content) or [content]
+    response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+    await response.prepare(request)
+    try:
+        for event in stream_events(fmt, parsed, pieces, prompt_tokens, _tokens(content)):
+            data = event if isinstance(event, str) else json.dumps(event)
+            await response.write(f"data: {data}\n\n".encode())
+            if pause_s:
+                await asyncio.sleep(pause_s)
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):  # the client went away mid-stream
+        pass
+    return response
 
 
 async def _trickle(request: web.Request, body: bytes, chunk: int, pause_s: float) -> web.StreamResponse:
@@ -140,16 +169,19 @@ class _FakeProvider:
         self.state = state
         self.clock = clock
 
-    async def serve(self, request: web.Request, fmt_name: str) -> web.StreamResponse:
+    async def serve(self, request: web.Request, fmt_name: str, *, stream: bool = False) -> web.StreamResponse:
         fmt = FORMATS[fmt_name]
         backend = request.match_info.get("backend", "default")
         plan, stats = self.state.plan(backend), self.state.stat(backend)
         stats.calls += 1
         try:
-            parsed: Parsed = fmt.parse(await request.json(), request.match_info.get("model"))
+            raw = await request.json()
+            parsed: Parsed = fmt.parse(raw, request.match_info.get("model"))
+            parsed.ask = read_tool_ask(fmt_name, raw)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             stats.errors += 1
             return _error(fmt, 400, f"malformed request body: {type(exc).__name__} {exc}")
+        parsed.stream = parsed.stream or stream
         if plan.count_prompts:
             self.state.count_prompt(backend, parsed.messages)
         refused = self._refuse(request, fmt, backend, parsed, plan, stats)
@@ -210,6 +242,9 @@ class _FakeProvider:
     async def gemini(self, request: web.Request) -> web.StreamResponse:
         return await self.serve(request, "gemini")
 
+    async def gemini_stream(self, request: web.Request) -> web.StreamResponse:
+        return await self.serve(request, "gemini", stream=True)
+
     async def get_backend(self, request: web.Request) -> web.Response:
         name = request.match_info["backend"]
         state = self.state
@@ -249,6 +284,7 @@ def build_app(seed: int | None = None, clock: Callable[[], float] = time.time) -
     app.router.add_post("/b/{backend}/v1/chat/completions", fake.openai)
     app.router.add_post("/b/{backend}/v1/messages", fake.anthropic)
     app.router.add_post("/b/{backend}/v1beta/models/{model}:generateContent", fake.gemini)
+    app.router.add_post("/b/{backend}/v1beta/models/{model}:streamGenerateContent", fake.gemini_stream)
     app.router.add_get("/admin/backends/{backend}", fake.get_backend)
     app.router.add_get("/admin/backends/{backend}/prompts", fake.get_prompts)
     app.router.add_put("/admin/backends/{backend}/faults", fake.put_faults)

@@ -6,7 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["FORMATS", "Parsed", "WireFormat"]
+from infra.fake_provider.tools import ToolAsk
+
+__all__ = ["FORMATS", "Parsed", "WireFormat", "stream_events"]
 
 
 @dataclass
@@ -14,6 +16,8 @@ class Parsed:
     model: str
     messages: list[dict[str, str]]  # role/content, roles normalised to system/user/assistant
     max_tokens: int | None
+    stream: bool = False  # answer as server-sent events (see :func:`stream_events`)
+    ask: ToolAsk | None = None  # tools, JSON mode, n (see :mod:`infra.fake_provider.tools`)
 
 
 class WireFormat(Protocol):
@@ -29,7 +33,7 @@ class WireFormat(Protocol):
 class OpenAIFormat:
     def parse(self, body: Any, path_model: str | None) -> Parsed:
         msgs = [{"role": str(m["role"]), "content": str(m.get("content") or "")} for m in body["messages"]]
-        return Parsed(str(body["model"]), msgs, body.get("max_tokens"))
+        return Parsed(str(body["model"]), msgs, body.get("max_tokens"), bool(body.get("stream")))
 
     def ok(self, p: Parsed, content: str, prompt_tokens: int, completion_tokens: int, serial: int) -> dict[str, Any]:
         return {
@@ -67,7 +71,7 @@ class AnthropicFormat:
             if isinstance(content, list):
                 content = "".join(block.get("text", "") for block in content)
             msgs.append({"role": str(m["role"]), "content": str(content)})
-        return Parsed(str(body["model"]), msgs, body.get("max_tokens"))
+        return Parsed(str(body["model"]), msgs, body.get("max_tokens"), bool(body.get("stream")))
 
     def ok(self, p: Parsed, content: str, prompt_tokens: int, completion_tokens: int, serial: int) -> dict[str, Any]:
         return {
@@ -133,6 +137,36 @@ class GeminiFormat:
             504: "DEADLINE_EXCEEDED",
         }.get(status, "UNKNOWN")
         return {"error": {"code": status, "message": message, "status": rpc}}
+
+
+def stream_events(fmt: str, p: Parsed, pieces: list[str], prompt_tokens: int, completion_tokens: int) -> list[Any]:
+    """The server-sent events' payloads of an answer streamed in ``pieces``, as each provider sends them
+    (``"[DONE]"`` ends OpenAI's stream)."""
+    if fmt == "openai":
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": p.model}
+        first = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+        texts = [{**base, "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]} for t in pieces]
+        last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+        return [*first, *texts, last, {**base, "choices": [], "usage": usage}, "[DONE]"]
+    if fmt == "anthropic":
+        start = {"model": p.model, "usage": {"input_tokens": prompt_tokens, "output_tokens": 1}}
+        end_usage = {"output_tokens": completion_tokens}
+        return [
+            {"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", **start}},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            *({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}} for t in pieces),
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": end_usage},
+            {"type": "message_stop"},
+        ]
+    events: list[Any] = [
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": t}]}, "index": 0}], "modelVersion": p.model}
+        for t in pieces
+    ]
+    events[-1]["candidates"][0]["finishReason"] = "STOP"
+    events[-1]["usageMetadata"] = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": completion_tokens}
+    return events
 
 
 FORMATS: dict[str, WireFormat] = {"openai": OpenAIFormat(), "anthropic": AnthropicFormat(), "gemini": GeminiFormat()}

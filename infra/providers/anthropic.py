@@ -6,8 +6,10 @@ from typing import Any
 
 import httpx
 
+from infra.providers.anthropic_mapping import anthropic_extras, anthropic_reply, anthropic_turns, cached_usage
 from infra.providers.http_base import HttpJsonProvider
 from infra.providers.http_errors import error_from_response, parse_reset_time
+from infra.providers.streaming import anthropic_event
 from schemas.errors import ProviderError
 from schemas.events import Usage
 from schemas.protocols import ProviderCall, ProviderResult
@@ -22,6 +24,8 @@ _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", 
 class AnthropicProvider(HttpJsonProvider):
     """POST ``{base_url}/messages``; ``base_url`` ends in ``/v1`` (``https://api.anthropic.com/v1``)."""
 
+    read_event = staticmethod(anthropic_event)
+
     def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/messages"
 
@@ -33,15 +37,7 @@ class AnthropicProvider(HttpJsonProvider):
 
     def build_body(self, call: ProviderCall) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in call.messages if m.role == "system")
-        turns: list[dict[str, Any]] = []
-        for m in call.messages:
-            if m.role == "system":
-                continue
-            role = "assistant" if m.role == "assistant" else "user"
-            if turns and turns[-1]["role"] == role:  # the API wants alternating turns: merge neighbours
-                turns[-1]["content"] += "\n\n" + m.content
-            else:
-                turns.append({"role": role, "content": m.content})
+        turns = anthropic_turns(call.messages, self.name)  # the API wants alternating turns: neighbours merged
         body: dict[str, Any] = {
             "model": call.model,
             "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS,
@@ -51,22 +47,26 @@ class AnthropicProvider(HttpJsonProvider):
             body["system"] = system
         if call.temperature is not None:
             body["temperature"] = min(call.temperature, 1.0)  # Anthropic's range is 0..1
+        body.update(anthropic_extras(call, self.name))
         return body
 
     def parse_body(self, data: Any, call: ProviderCall) -> ProviderResult:
         if data.get("type") == "error":
             raise ValueError(data.get("error"))
-        text = "".join(block.get("text", "") for block in data["content"] if block.get("type") == "text")
+        text, tool_calls, json_answer = anthropic_reply(data, call)
         usage = data.get("usage") or {}
+        prompt_tokens, cached = cached_usage(usage)
         stop = data.get("stop_reason")
         return ProviderResult(
             content=text,
             model=data.get("model") or call.model,
-            finish_reason=_FINISH.get(stop, stop),
+            finish_reason="stop" if json_answer else _FINISH.get(stop, stop),
             usage=Usage(
-                prompt_tokens=int(usage.get("input_tokens") or 0),
+                prompt_tokens=prompt_tokens,
                 completion_tokens=int(usage.get("output_tokens") or 0),
+                cached_tokens=cached,
             ),
+            tool_calls=tool_calls,
         )
 
     def error_from_response(self, response: httpx.Response) -> ProviderError:

@@ -6,8 +6,10 @@ from typing import Any
 
 import httpx
 
+from infra.providers.gemini_mapping import gemini_choices, gemini_config, gemini_contents, gemini_tools
 from infra.providers.http_base import HttpJsonProvider
 from infra.providers.http_errors import error_from_response, parse_duration
+from infra.providers.streaming import gemini_event
 from schemas.errors import ProviderError
 from schemas.events import ErrorCode, Usage
 from schemas.protocols import ProviderCall, ProviderResult
@@ -22,20 +24,23 @@ class GeminiProvider(HttpJsonProvider):
 
     The key travels in the ``x-goog-api-key`` header, not in the URL, so it never reaches access logs."""
 
+    read_event = staticmethod(gemini_event)
+
     def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/models/{call.model}:generateContent"
+
+    def stream_url(self, call: ProviderCall) -> str:
+        return f"{self.base_url}/models/{call.model}:streamGenerateContent?alt=sse"
+
+    def stream_body(self, call: ProviderCall) -> dict[str, Any]:
+        return self.build_body(call)
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._api_key} if self._api_key else {}
 
     def build_body(self, call: ProviderCall) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in call.messages if m.role == "system")
-        contents = [
-            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-            for m in call.messages
-            if m.role != "system"
-        ]
-        body: dict[str, Any] = {"contents": contents}
+        body: dict[str, Any] = {"contents": gemini_contents(call.messages, self.name), **gemini_tools(call)}
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         config: dict[str, Any] = {}
@@ -43,23 +48,26 @@ class GeminiProvider(HttpJsonProvider):
             config["maxOutputTokens"] = call.max_tokens
         if call.temperature is not None:
             config["temperature"] = call.temperature
+        config.update(gemini_config(call))
         if config:
             body["generationConfig"] = config
         return body
 
     def parse_body(self, data: Any, call: ProviderCall) -> ProviderResult:
-        candidate = data["candidates"][0]
-        parts = (candidate.get("content") or {}).get("parts") or []
+        choices = gemini_choices(data, _finish)
+        first = choices[0]
         usage = data.get("usageMetadata") or {}
-        finish = candidate.get("finishReason")
         return ProviderResult(
-            content="".join(p.get("text", "") for p in parts),
+            content=first.content or "",
             model=data.get("modelVersion") or call.model,
-            finish_reason=_FINISH.get(finish, finish.lower() if isinstance(finish, str) else None),
+            finish_reason=first.finish_reason,
             usage=Usage(
                 prompt_tokens=int(usage.get("promptTokenCount") or 0),
                 completion_tokens=int(usage.get("candidatesTokenCount") or 0),
+                cached_tokens=int(usage.get("cachedContentTokenCount") or 0),
             ),
+            tool_calls=first.tool_calls,
+            choices=choices if len(choices) > 1 else None,
         )
 
     def error_from_response(self, response: httpx.Response) -> ProviderError:
@@ -70,6 +78,10 @@ class GeminiProvider(HttpJsonProvider):
         if err.status == 400 and any(d.get("reason") == "API_KEY_INVALID" for d in details):
             err.code = ErrorCode.PROVIDER_AUTH  # Gemini answers a bad key with 400, not 401
         return err
+
+
+def _finish(reason: Any) -> str | None:
+    return _FINISH.get(reason, reason.lower() if isinstance(reason, str) else None)
 
 
 def _details(response: httpx.Response) -> list[dict[str, Any]]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
 
 from infra.providers.http_errors import error_from_exception, error_from_response, timeout_error
+from infra.providers.streaming import DeltaSink, EventReader, SseLines, StreamState
 from schemas.config import BackendConfig
 from schemas.errors import ProviderError
 from schemas.protocols import ProviderCall, ProviderResult
@@ -40,14 +42,27 @@ class HttpJsonProvider:
     def error_from_response(self, response: httpx.Response) -> ProviderError:
         return error_from_response(self.name, response)
 
+    #: reads one streamed event (None: the adapter cannot stream; :meth:`stream` then sends the whole answer)
+    read_event: EventReader | None = None
+
+    def stream_url(self, call: ProviderCall) -> str:
+        return self.url(call)
+
+    def stream_body(self, call: ProviderCall) -> dict[str, Any]:
+        return {**self.build_body(call), "stream": True}
+
+    def _headers(self, call: ProviderCall) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.auth_headers()}
+        if call.request_id:
+            headers["x-request-id"] = call.request_id
+        return headers
+
     # --- the one call --------------------------------------------------------------------------------------
     async def complete(self, call: ProviderCall) -> ProviderResult:
         """POST and read the whole answer within ``call.timeout_s`` in all. httpx's own timeout applies to each
         step (connect, write, every read) separately, so a server trickling bytes would hold the call for as
         long as it trickles: one overall deadline (issue 13, finding 4) is the timeout the caller asked for."""
-        headers = {"content-type": "application/json", **self.auth_headers()}
-        if call.request_id:
-            headers["x-request-id"] = call.request_id
+        headers = self._headers(call)
         try:
             async with asyncio.timeout(call.timeout_s):
                 response = await self._client.post(
@@ -67,6 +82,52 @@ class HttpJsonProvider:
             return self.parse_body(data, call)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             raise self._protocol_error(f"unexpected response shape ({type(exc).__name__}: {exc})") from None
+
+    async def stream(self, call: ProviderCall, on_delta: DeltaSink) -> ProviderResult:
+        """The answer as server-sent events: each text delta goes to ``on_delta`` as it arrives (in order), the
+        result at the end is what :meth:`complete` would return. The same one overall deadline; cancelling the
+        caller closes the connection, which is how a provider learns the client went away."""
+        reader = self.read_event
+        if reader is None:
+            result = await self.complete(call)
+            if result.content:
+                await on_delta(result.content)
+            return result
+        state = StreamState(model=call.model)
+        try:
+            async with asyncio.timeout(call.timeout_s):
+                async with self._client.stream(
+                    "POST", self.stream_url(call), json=self.stream_body(call), headers=self._headers(call)
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise self.error_from_response(response)
+                    await self._read_stream(response, reader, state, on_delta)
+        except TimeoutError:
+            raise timeout_error(self.name, call.timeout_s) from None
+        except httpx.HTTPError as exc:
+            raise error_from_exception(self.name, exc) from None
+        except ProviderError as exc:
+            exc.backend = exc.backend or self.name
+            raise
+        return state.result()
+
+    async def _read_stream(
+        self, response: httpx.Response, reader: EventReader, state: StreamState, on_delta: DeltaSink
+    ) -> None:
+        events = SseLines()
+        async for line in response.aiter_lines():
+            data = events.feed(line)
+            if data is None:
+                continue
+            if data.strip() == "[DONE]":
+                return
+            try:
+                delta = reader(json.loads(data), state)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                raise self._protocol_error(f"unexpected stream event ({type(exc).__name__}: {exc})") from None
+            if delta:
+                await on_delta(delta)
 
     def _protocol_error(self, what: str) -> ProviderError:
         return ProviderError(f"{self.name}: {what}", backend=self.name, retriable=True, code="provider_protocol_error")

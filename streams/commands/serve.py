@@ -16,6 +16,12 @@ __all__ = ["register"]
 def _serve(args: argparse.Namespace) -> int:
     config = config_of(args, check_env=True)
     from streams.frontdoor.server import EngineKind, ServeOptions, run
+    from streams.logs import configure_logging
+
+    # a service, like the worker: JSON lines unless `logging.format: console` (replaces the CLI's console setup)
+    configure_logging(
+        config.logging, default_format="json", level=args.log_level or ("debug" if args.verbose else None)
+    )
 
     options = ServeOptions(EngineKind(args.engine), args.host, args.port, args.door_id)
     run(config, options)

@@ -4,17 +4,24 @@ the door is per-request latency and memory at thousands of connections. Streamin
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from infra.log_context import request_scope
 from schemas.openai_api import ApiError, ApiErrorType, DoorCode
 from streams.frontdoor.door import FrontDoor, Reply
 
 __all__ = ["DoorApp"]
 
 log = logging.getLogger(__name__)
+#: one line per HTTP request (method, path, status, latency; request id and tenant once known; never the key nor
+#: the body): ``logging.levels: {llm_router.access: warning}`` silences them
+ACCESS_LOGGER = "llm_router.access"
+_access = logging.getLogger(ACCESS_LOGGER)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -51,15 +58,24 @@ class DoorApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan: the door is started and stopped by `serve` itself
             return
+        with request_scope():  # the ids the door binds (request id, tenant) are on this request's lines, then gone
+            await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         metrics = self.door.metrics
         metrics.in_flight.inc()
         try:
             reply = await self._handle(scope, receive)
+            if reply.events is not None:
+                await _send_events(send, receive, reply)
         finally:
             metrics.in_flight.dec()
-        await _send(send, reply)
-        metrics.observe(scope["path"], reply.status, time.perf_counter() - started)
+        if reply.events is None:
+            await _send(send, reply)
+        elapsed = time.perf_counter() - started
+        metrics.observe(scope["path"], reply.status, elapsed)
+        _access_line(scope, reply.status, elapsed)
 
     async def _handle(self, scope: Scope, receive: Receive) -> Reply:
         try:
@@ -113,3 +129,40 @@ async def _send(send: Send, reply: Reply) -> None:
     ]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _send_events(send: Send, receive: Receive, reply: Reply) -> None:
+    """Each event as it comes; a client that disconnects ends the stream (closing the events' generator,
+    which stops the engine's call)."""
+    assert reply.events is not None
+    events = reply.events
+    headers = [(b"content-type", reply.content_type), *reply.headers]
+
+    async def pump() -> None:
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        async for piece in events:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait([pumping, watching], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await pumping
+        with contextlib.suppress(BaseException):
+            await watching
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def _access_line(scope: Scope, status: int, elapsed_s: float) -> None:
+    if _access.isEnabledFor(logging.INFO):
+        fields = {"method": scope["method"], "path": scope["path"], "status": status}
+        _access.info("http request", extra={**fields, "latency_ms": round(elapsed_s * 1000, 3)})

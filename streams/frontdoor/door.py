@@ -8,16 +8,17 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from agents.api_access import ApiAccess
 from infra.api_keys import KeyBook, bearer_token
+from infra.log_context import bind
 from infra.rate_limits import LimitUse, LocalRateLimiter, RateLimiter
 from schemas.config import ApiKey, RouterConfig
-from schemas.events import ChatRequest, ChatResponse, new_id, utcnow
+from schemas.events import ChatChunk, ChatRequest, ChatResponse, new_id, utcnow
 from schemas.openai_api import (
     ApiError,
     ApiErrorType,
@@ -27,6 +28,7 @@ from schemas.openai_api import (
     to_chat_request,
     to_completion,
 )
+from schemas.openai_stream import DONE, chunk_of, closing_chunks, sse
 from streams.frontdoor.engines import IDEMPOTENT_PREFIX, Engine
 from streams.frontdoor.metrics import DoorMetrics
 
@@ -45,6 +47,8 @@ class Reply:
     body: bytes
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     content_type: bytes = JSON
+    #: a streamed body (server-sent events): sent piece by piece after the headers, ``body`` is not used
+    events: AsyncIterator[bytes] | None = None
 
     @classmethod
     def json(cls, status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None) -> Reply:
@@ -109,12 +113,16 @@ class FrontDoor:
         key = self.keys.find(bearer_token(headers.get("authorization")))
         if key is None:
             raise _unauthorized()
+        bind(tenant=key.tenant)  # on the request's log lines (the access line); never the key itself
         return key
 
     async def chat(self, headers: Mapping[str, str], body: bytes) -> Reply:
         """``POST /v1/chat/completions``."""
         key = self.authenticate(headers)
         request = await self._admit(key, headers, body)
+        bind(request_id=request.request_id)
+        if request.stream:
+            return await self._stream(key, request, _include_usage(body))
         response = await self.engine.complete(request, self.config.frontdoor.timeout_s + DEADLINE_GRACE_S)
         self.metrics.completions.labels(key.name, response.status).inc()
         return self._answer(response)
@@ -146,6 +154,48 @@ class FrontDoor:
                 )
         return request
 
+    async def _stream(self, key: ApiKey, request: ChatRequest, include_usage: bool) -> Reply:
+        """Server-sent events in OpenAI's chunk format; an error before the first chunk is an ordinary error
+        reply (its status code), one after it an ``error`` event (the status line is sent by then)."""
+        items = self.engine.stream(request, self.config.frontdoor.timeout_s + DEADLINE_GRACE_S)
+        try:
+            first = await anext(items)
+        except BaseException:
+            await items.aclose()
+            raise
+        if isinstance(first, ChatResponse):
+            await items.aclose()
+            self.metrics.completions.labels(key.name, first.status).inc()
+            if first.status != "ok":
+                return self._answer(first)
+        headers = [(b"x-request-id", request.request_id.encode()), (b"cache-control", b"no-cache")]
+        events = self._events(key, first, items, include_usage)
+        return Reply(200, b"", headers, content_type=b"text/event-stream", events=events)
+
+    async def _events(
+        self,
+        key: ApiKey,
+        first: ChatChunk | ChatResponse,
+        items: AsyncIterator[ChatChunk | ChatResponse],
+        include_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        created = int(utcnow().timestamp())
+        item: ChatChunk | ChatResponse | None = first
+        try:
+            while item is not None:
+                if isinstance(item, ChatChunk):
+                    yield sse(chunk_of(item, created))
+                    item = await anext(items, None)
+                    continue
+                if item is not first:
+                    self.metrics.completions.labels(key.name, item.status).inc()
+                for data in closing_chunks(item, created, include_usage=include_usage):
+                    yield sse(data)
+                break
+            yield DONE
+        finally:
+            await items.aclose()  # a client gone: the engine stops the call (inline) or stops waiting (Kafka)
+
     @staticmethod
     def _answer(response: ChatResponse) -> Reply:
         headers = [(b"x-request-id", response.request_id.encode())]
@@ -176,6 +226,12 @@ class FrontDoor:
     def metrics_text(self) -> Reply:
         body = self.metrics.exposition() + self.engine.metrics_text()
         return Reply(200, body, content_type=b"text/plain; version=0.0.4; charset=utf-8")
+
+
+def _include_usage(body: bytes) -> bool:
+    """``stream_options.include_usage`` of a body that parsed already."""
+    options = json.loads(body).get("stream_options") or {}
+    return bool(options.get("include_usage")) if isinstance(options, dict) else False
 
 
 class RedisProbe:

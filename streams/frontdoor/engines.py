@@ -8,12 +8,12 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from schemas.config import RouterConfig
-from schemas.events import ChatRequest, ChatResponse
+from schemas.events import ChatChunk, ChatRequest, ChatResponse
 from schemas.openai_api import ApiError, ApiErrorType, DoorCode
 
 __all__ = ["IDEMPOTENT_PREFIX", "Coalescer", "Engine", "InlineEngine", "deadline_passed"]
@@ -34,6 +34,11 @@ class Engine(Protocol):
 
     async def complete(self, request: ChatRequest, timeout_s: float) -> ChatResponse:
         """The terminal response; ApiError 503 when the router cannot be reached, 504 past ``timeout_s``."""
+        ...
+
+    def stream(self, request: ChatRequest, timeout_s: float) -> AsyncIterator[ChatChunk | ChatResponse]:
+        """The request's chunks in order, then its terminal response (last); closing it early stops the call
+        where the engine can. Not coalesced: each streamed HTTP request is its own round trip."""
         ...
 
     async def ready(self) -> dict[str, bool]:
@@ -134,6 +139,16 @@ class InlineEngine:
 
     async def complete(self, request: ChatRequest, timeout_s: float) -> ChatResponse:
         return await self._coalescer.complete(request, timeout_s)
+
+    async def stream(self, request: ChatRequest, timeout_s: float) -> AsyncIterator[ChatChunk | ChatResponse]:
+        """The library router's stream; closing it cancels the provider call (the task serving it). The
+        router's own deadline on the request bounds it (``timeout_s`` is for the Kafka engine's wait)."""
+        items = self._router.stream(request)
+        try:
+            async for item in items:
+                yield item
+        finally:
+            await items.aclose()
 
     async def ready(self) -> dict[str, bool]:
         return {"engine": self._started}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import AsyncIterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -20,20 +21,22 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from infra.signing_keys import request_signer
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError
-from schemas.events import ChatRequest, ChatResponse
+from schemas.events import ChatChunk, ChatRequest, ChatResponse
 from schemas.openai_api import ApiError, ApiErrorType, DoorCode
 from schemas.wire import Header, TopicNames, encode
 from streams.client import RouterClient
-from streams.frontdoor.engines import Coalescer
+from streams.frontdoor.engines import Coalescer, deadline_passed
 from streams.kafka_security import kafka_client_kwargs
+from streams.topics import REPLY_TOPIC_RELIST_S
 
 __all__ = ["KafkaEngine", "default_door_id", "reply_topic_of"]
 
 log = logging.getLogger(__name__)
 #: a door's reply topic holds answers for requests in flight only
 REPLY_RETENTION_MS = 3600 * 1000
-#: how often a worker refreshes its list of topics (streams.topics.KafkaTopicDirectory), with a margin
-TOPIC_SETTLE_S = 6.0
+#: a worker that listed its topics just before the reply topic was created re-lists on a miss once its list is
+#: REPLY_TOPIC_RELIST_S old (streams.topics.KafkaTopicDirectory): not ready until then, with a margin
+TOPIC_SETTLE_S = 2 * REPLY_TOPIC_RELIST_S
 
 
 def default_door_id(port: int) -> str:
@@ -109,8 +112,8 @@ class KafkaEngine:
 
     async def start(self) -> None:
         if await ensure_reply_topic(self._config, self.reply_topic):
-            # workers learn of new topics from a topic list they refresh every few seconds, and refuse a reply_to
-            # they do not know (reply_to_missing); not ready until they have surely seen this one
+            # a worker refuses a reply_to it does not know (reply_to_missing) and re-lists on a miss at most every
+            # REPLY_TOPIC_RELIST_S: not ready until any worker's next miss surely sees this one
             self._settled_at = asyncio.get_running_loop().time() + TOPIC_SETTLE_S
         topics = TopicNames(self._config.kafka.topic_prefix)
         client = RouterClient(self._config.kafka, topics=topics, reply_topic=self.reply_topic)
@@ -150,6 +153,25 @@ class KafkaEngine:
 
     async def complete(self, request: ChatRequest, timeout_s: float) -> ChatResponse:
         return await self._coalescer.complete(request, timeout_s)
+
+    async def stream(self, request: ChatRequest, timeout_s: float) -> AsyncIterator[ChatChunk | ChatResponse]:
+        """The chunks from this door's reply topic, demultiplexed by the one shared consumer. Closing it only
+        stops waiting: the worker serves the request to its end (chunks then dropped here)."""
+        assert self._client is not None, "start() the engine first"
+        request = request.model_copy(update={"reply_to": self.reply_topic, "stream": True})  # signed as sent
+        items = self._client.stream(request, timeout_s=timeout_s, headers=self._headers(request))
+        try:
+            async for item in items:
+                yield item
+        except TimeoutError:
+            raise deadline_passed(timeout_s) from None
+        except (KafkaError, OSError) as exc:
+            log.warning("streamed request %s not accepted by Kafka: %r", request.request_id, exc)
+            raise ApiError(
+                503, ApiErrorType.UNAVAILABLE, DoorCode.UNAVAILABLE, "the router's queue (Kafka) is unavailable"
+            ) from None
+        finally:
+            await items.aclose()
 
     async def ready(self) -> dict[str, bool]:
         settled = asyncio.get_running_loop().time() >= self._settled_at

@@ -55,4 +55,4 @@ def test_header_names_are_plain_str() -> None:
     from schemas.wire import REPLAY_HEADER, RETRY_HEADER, TRACE_HEADERS, Header
 
     names = [v for k, v in vars(Header).items() if k.isupper()]
-    assert len(names) == 10 and all(type(n) is str for n in [*names, RETRY_HEADER, REPLAY_HEADER, *TRACE_HEADERS])
+    assert len(names) == 11 and all(type(n) is str for n in [*names, RETRY_HEADER, REPLAY_HEADER, *TRACE_HEADERS])
