@@ -1,21 +1,23 @@
 """Opt-in allocation tracing for memory investigations: with ``LLM_ROUTER_TRACEMALLOC=<file>`` a process starts
-``tracemalloc`` and, on each ``SIGUSR2``, appends to the file what grew since the first snapshot (by traceback),
-next to the RSS split into anonymous and file-backed memory. The split matters: a model file paged in by use
-(memory-mapped weights) raises RSS without any allocation, while growth in anonymous memory that tracemalloc does
-not see comes from native code. Off by default (tracemalloc slows a process down)."""
+``tracemalloc`` and, every ``LLM_ROUTER_TRACEMALLOC_EVERY_S`` seconds (300), appends to the file what grew since
+the first snapshot (by traceback), next to the RSS split into anonymous and file-backed memory. The split matters:
+a model file paged in by use (memory-mapped weights) raises RSS without any allocation, while growth in anonymous
+memory that tracemalloc does not see comes from native code. Off by default (tracemalloc slows a process down).
+A timer thread, not a signal: Faust's worker (mode) binds SIGUSR1 and SIGUSR2 to a stack dump and a debugger."""
 
 from __future__ import annotations
 
 import os
-import signal
+import threading
 import time
 import tracemalloc
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["ENV", "MemoryProbe", "rss_split_mb", "start_from_env"]
+__all__ = ["ENV", "EVERY_ENV", "MemoryProbe", "rss_split_mb", "start_from_env"]
 
 ENV = "LLM_ROUTER_TRACEMALLOC"
+EVERY_ENV = "LLM_ROUTER_TRACEMALLOC_EVERY_S"
 
 
 def rss_split_mb(pid: int | str = "self") -> dict[str, float]:
@@ -40,6 +42,7 @@ class MemoryProbe:
         self.path = Path(path)
         self.top = top
         self._baseline: tracemalloc.Snapshot | None = None
+        self.stopped = threading.Event()
         if not tracemalloc.is_tracing():
             tracemalloc.start(frames)
 
@@ -63,15 +66,20 @@ class MemoryProbe:
         return text
 
 
-def start_from_env(environ: Mapping[str, str] | None = None, loop: object | None = None) -> MemoryProbe | None:
-    """A probe when ``LLM_ROUTER_TRACEMALLOC`` names a file, reporting on SIGUSR2 (through ``loop``'s signal
-    handler when given, so the report runs between callbacks); ``None`` otherwise."""
-    path = (os.environ if environ is None else environ).get(ENV)
+def start_from_env(environ: Mapping[str, str] | None = None) -> MemoryProbe | None:
+    """A probe when ``LLM_ROUTER_TRACEMALLOC`` names a file: a baseline now, then a report every
+    ``LLM_ROUTER_TRACEMALLOC_EVERY_S`` seconds from a daemon thread; ``None`` otherwise."""
+    env = os.environ if environ is None else environ
+    path = env.get(ENV)
     if not path:
         return None
     probe = MemoryProbe(path)
-    if loop is not None and hasattr(loop, "add_signal_handler"):
-        loop.add_signal_handler(signal.SIGUSR2, probe.report)
-    else:
-        signal.signal(signal.SIGUSR2, lambda *_: probe.report())
+    probe.report()
+    every_s = float(env.get(EVERY_ENV, "300"))
+
+    def loop() -> None:
+        while not probe.stopped.wait(every_s):
+            probe.report()
+
+    threading.Thread(target=loop, name="memory-probe", daemon=True).start()
     return probe

@@ -52,7 +52,7 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path
     # (fewer and shorter pauses of the event loop, which show up directly in queue-wait tails)
     gc.collect()
     gc.freeze()
-    start_from_env(loop=loop)  # LLM_ROUTER_TRACEMALLOC=<file>: allocation growth on SIGUSR2
+    start_from_env()  # LLM_ROUTER_TRACEMALLOC=<file>: allocation growth every few minutes
     cache = app.router_service.engine.cache
     if cache is not None:
         task = loop.create_task(_freeze_when_warm(cache.warmed), name="gc-freeze-after-warm-up")

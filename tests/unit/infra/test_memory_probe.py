@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -34,13 +33,17 @@ def test_a_report_names_the_function_that_grew(tmp_path: Path) -> None:
 
 def test_off_unless_the_environment_names_a_file(tmp_path: Path) -> None:
     assert start_from_env({}) is None
-    probe = start_from_env({"LLM_ROUTER_TRACEMALLOC": str(tmp_path / "m.txt")})
+    out = tmp_path / "m.txt"
+    probe = start_from_env({"LLM_ROUTER_TRACEMALLOC": str(out), "LLM_ROUTER_TRACEMALLOC_EVERY_S": "0.05"})
     try:
         assert probe is not None
-        os.kill(os.getpid(), signal.SIGUSR2)
-        assert "baseline" in (tmp_path / "m.txt").read_text()
+        deadline = time.monotonic() + 10
+        while out.read_text().count("==") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the reports come from the probe's own timer thread
+        assert out.read_text().count("==") >= 3 and "baseline" in out.read_text()
     finally:
-        signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+        if probe is not None:
+            probe.stopped.set()
         tracemalloc.stop()
 
 
