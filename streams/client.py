@@ -184,14 +184,15 @@ class RouterClient:
             self._stream.put_nowait(response)
 
     async def produce(self, request: ChatRequest, *, headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Produce ``request`` to its class topic, keyed by tenant (acknowledged by the broker on return); signed
-        when the client has a key."""
+        """Produce ``request`` to its class topic, keyed by request id (acknowledged by the broker on return);
+        signed when the client has a key. Not by tenant: nothing orders requests, and a tenant key put one busy
+        tenant's whole load on one partition, so on one worker of the group."""
         request = self._as_own(request)
         value = encode(request)
         extra = list(headers or [])
         if self._key is not None:
             extra.append((Header.SIGNATURE, sign_request(self._key, value)))
-        topic, key = self.topics.requests(request.priority), request.tenant.encode()
+        topic, key = self.topics.requests(request.priority), request.request_id.encode()
         attributes = {**tracing.record_attributes(topic), Attr.REQUEST_ID: request.request_id}
         with tracing.span(SpanName.PRODUCE, attributes=attributes):  # a child of the caller's current span
             own = tracing.inject(request_headers(request, extra))

@@ -284,7 +284,7 @@ async def _replay_one(
     priority = topics.priority_of(letter.source_topic or "") or request.priority  # the class it came in on
     topic = topics.requests(priority)
     try:
-        await publisher.publish(topic, body, key=request.tenant.encode(), headers=headers)
+        await publisher.publish(topic, body, key=request.request_id.encode(), headers=headers)
     except BaseException:
         if ledger is not None:
             await ledger.release(letter.dead_letter_id)

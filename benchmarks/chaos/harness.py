@@ -51,7 +51,7 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 #: the one fake backend every fault scenario routes to
 BACKEND = "fake"
-#: requests are keyed by tenant: this many tenants spread the load over every partition (and so every worker)
+#: tenants of the fault scenarios' load (requests are keyed by request id, so any number spreads over every worker)
 TENANTS = 16
 #: the state directory the infra scripts were started with, read at import: the integration tests point
 #: LLM_ROUTER_STATE_DIR at a temporary directory for their workers later, and kafka-start.sh given that one would

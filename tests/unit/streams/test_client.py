@@ -61,7 +61,8 @@ async def test_a_client_with_a_key_signs_what_it_produces() -> None:
     client, sent = _client(tenant="acme", key=f"{key}\n")
     await client.produce(ChatRequest(messages=[ChatMessage(role="user", content="hi")], priority="high"))
     [(topic, value, record_key, headers)] = sent.records
-    assert (topic, record_key, decode_request(value).tenant) == ("t.requests.high", b"acme", "acme")
+    request = decode_request(value)
+    assert (topic, record_key, request.tenant) == ("t.requests.high", request.request_id.encode(), "acme")
     assert verify_request([key.encode()], dict(headers)[Header.SIGNATURE], value)
 
 
