@@ -31,6 +31,7 @@ RESTART_ONLY_FIELDS: tuple[str, ...] = (
     "worker.retry.tiers_s",
     "worker.max_request_bytes",
     "worker.loglevel",
+    "worker.memory_trim_s",
     "logging.format",
     "logging.log_prompts",
     "tracing",  # the tracer provider and its exporter are set up once per process

@@ -319,6 +319,13 @@ class WorkerSettings(_Strict):
         "and a dead letter never exceeds it (below the producer's 1,000,000-byte max request size)",
     )
     loglevel: str = "warning"
+    memory_trim_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="how often the worker hands freed heap memory back to the OS (glibc malloc_trim, in a thread); "
+        "0 = never. Threads that embed and decode leave freed memory in glibc's arenas, which a long run's RSS "
+        "counts as growth",
+    )
 
 
 SemanticClass = Literal["same-language", "cross-lingual", "zh-involved"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol
 
 from infra.memory_probe import start_from_env
+from infra.memory_trim import trim_periodically
 from schemas.config import RouterConfig
 from streams.app import create_app
 from streams.logs import configure_logging
@@ -55,9 +56,8 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path
     start_from_env()  # LLM_ROUTER_TRACEMALLOC=<file>: allocation growth every few minutes
     cache = app.router_service.engine.cache
     if cache is not None:
-        task = loop.create_task(_freeze_when_warm(cache.warmed), name="gc-freeze-after-warm-up")
-        _BACKGROUND.add(task)  # a task nobody references may be collected before it runs
-        task.add_done_callback(_BACKGROUND.discard)
+        _background(loop, _freeze_when_warm(cache.warmed), "gc-freeze-after-warm-up")
+    _background(loop, trim_periodically(config.worker.memory_trim_s), "malloc-trim")
     worker = faust.Worker(
         app,
         loglevel=loglevel or config.logging.level,
@@ -68,6 +68,12 @@ def run_worker(config: RouterConfig, *, loglevel: str | None = None, config_path
     )
     worker.spinner = None  # with a spinner, Faust would reset the root and handler levels
     worker.execute_from_commandline()
+
+
+def _background(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None], name: str) -> None:
+    task = loop.create_task(work, name=name)
+    _BACKGROUND.add(task)  # a task nobody references may be collected before it runs
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 async def _freeze_when_warm(warmed: asyncio.Event) -> None:
