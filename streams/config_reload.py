@@ -200,17 +200,18 @@ class ConfigWatcher:
         logging.getLogger("watchfiles").setLevel(logging.WARNING)
         watch = awatch(self.path.parent, debounce=self._debounce_ms, step=10, yield_on_timeout=True, rust_timeout=200)
         async for changes in watch:
-            if not self.ready.is_set():  # the watch is in place: catch a change made while it was being set up
+            if not self.ready.is_set():  # the watch is in place: catch a change made before it was
                 self.ready.set()
-                await self.check()
+                await self.check(force=True)  # the engine may run an older file than this watch first read
             elif any(self._concerns(p) for _, p in changes):
                 await self.check()
 
-    async def check(self) -> ReloadReport | None:
-        """Reload if the file's content changed since the last check; ``None`` when it did not or was rejected."""
+    async def check(self, *, force: bool = False) -> ReloadReport | None:
+        """Reload if the file's content changed since the last check (``force``: whatever the digest; the engine
+        compares config versions); ``None`` when it did not or was rejected."""
         seen = time.time()
         digest = await asyncio.to_thread(_digest, self.path)
-        if digest is None or digest == self._digest:
+        if digest is None or (digest == self._digest and not force):
             return None
         self._digest = digest
         written = _mtime(self.path)
