@@ -121,7 +121,7 @@ class ProviderCaller:
         on_delta = stream.for_backend(candidate.backend, candidate.model)
         streaming = getattr(provider, "stream", None)
         if streaming is not None:
-            return await streaming(call, on_delta)  # type: ignore[no-any-return]
+            return await streaming(call, on_delta)
         result = await provider.complete(call)
         if result.content:
             await on_delta(result.content)

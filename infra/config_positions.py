@@ -62,7 +62,7 @@ class _JsonScan:
         self.text = text
         self.starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
         self.found: dict[Path, int] = {(): 1}
-        self.scalar = json.JSONDecoder().scan_once
+        self.scalar = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # exists, not in the stubs
 
     def line(self, index: int) -> int:
         return bisect.bisect_right(self.starts, index)

@@ -29,7 +29,13 @@ __all__ = ["REFERENCE_PATH", "render_reference", "write_reference"]
 
 REFERENCE_PATH = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 _SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null", Any: "any"}
-_CONSTRAINTS = (("ge", "≥ {}"), ("gt", "> {}"), ("le", "≤ {}"), ("lt", "< {}"), ("min_length", "at least {} long"))
+_CONSTRAINTS: tuple[tuple[str, str], ...] = (
+    ("ge", "≥ {}"),
+    ("gt", "> {}"),
+    ("le", "≤ {}"),
+    ("lt", "< {}"),
+    ("min_length", "at least {} long"),
+)
 _CONSTRAINTS += (("max_length", "at most {} long"), ("pattern", "matches `{}`"))
 
 HEADER = """\

@@ -139,7 +139,7 @@ class RedisIdempotencyStore:
     async def claim(self, key: str, token: str, ttl_s: float) -> Claim:
         try:
             async with self._breaker.guard():
-                state, response = await self._redis.eval(  # type: ignore[misc]
+                state, response = await self._redis.eval(
                     _CLAIM, 2, self._key(key), self._claim_key(key), token, _ms(ttl_s)
                 )
         except (RedisError, OSError) as exc:
@@ -151,7 +151,7 @@ class RedisIdempotencyStore:
     async def renew(self, key: str, token: str, ttl_s: float) -> bool:
         try:
             async with self._breaker.guard():
-                return bool(await self._redis.eval(_RENEW, 1, self._claim_key(key), token, _ms(ttl_s)))  # type: ignore[misc]
+                return bool(await self._redis.eval(_RENEW, 1, self._claim_key(key), token, _ms(ttl_s)))
         except (RedisError, OSError) as exc:
             self._down.report(exc, "renew")
             return True  # unknown: the owner keeps serving (a copy may too, when Redis is back and the claim gone)
@@ -159,7 +159,7 @@ class RedisIdempotencyStore:
     async def release(self, key: str, token: str) -> None:
         try:
             async with self._breaker.guard():
-                await self._redis.eval(_RELEASE, 1, self._claim_key(key), token)  # type: ignore[misc]
+                await self._redis.eval(_RELEASE, 1, self._claim_key(key), token)
         except (RedisError, OSError) as exc:
             self._down.report(exc, "release")  # the claim expires by itself
 

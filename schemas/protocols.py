@@ -91,9 +91,12 @@ class Embedder(Protocol):
 class HookContext(Protocol):
     """What a hook's factory is given besides its options: where to add metrics, who runs it."""
 
-    #: the worker's Prometheus ``CollectorRegistry``: a hook's own series appear on /metrics
-    registry: Any
-    worker_id: str
+    @property
+    def registry(self) -> Any:
+        """The worker's Prometheus ``CollectorRegistry``: a hook's own series appear on /metrics."""
+
+    @property
+    def worker_id(self) -> str: ...
 
 
 class Hook(Protocol):

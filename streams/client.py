@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -150,7 +150,7 @@ class RouterClient:
 
     async def stream(
         self, request: ChatRequest, *, timeout_s: float | None = 60.0, headers: list[tuple[str, bytes]] | None = None
-    ) -> AsyncIterator[ChatChunk | ChatResponse]:
+    ) -> AsyncGenerator[ChatChunk | ChatResponse, None]:
         """Submit ``request`` streamed: its chunks in order, then its terminal response (always last), all
         within ``timeout_s`` (TimeoutError). Leaving early stops waiting; the worker still finishes the call
         (it cannot learn that the reader left) and its later chunks are dropped here."""
@@ -290,7 +290,7 @@ class RouterClient:
 
 async def _chunks_then(
     queue: asyncio.Queue[ChatChunk], fut: asyncio.Future[ChatResponse]
-) -> AsyncIterator[ChatChunk | ChatResponse]:
+) -> AsyncGenerator[ChatChunk | ChatResponse, None]:
     """Chunks as they come, then the response. Chunk and response share a partition and are read in order,
     so every chunk is queued before the response resolves ``fut``; an answer without chunks (a cache hit, a
     redelivered request) yields its whole content as one chunk."""
@@ -300,8 +300,9 @@ async def _chunks_then(
     while True:
         if queue.empty() and fut.done():
             break
-        getting = asyncio.ensure_future(queue.get())
-        await asyncio.wait([getting, fut], return_when=asyncio.FIRST_COMPLETED)
+        getting: asyncio.Future[ChatChunk] = asyncio.ensure_future(queue.get())
+        waits: list[asyncio.Future[ChatChunk] | asyncio.Future[ChatResponse]] = [getting, fut]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if getting.done():
             sent += 1
             yield getting.result()

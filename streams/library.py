@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Self
 
 from prometheus_client import CollectorRegistry
@@ -143,7 +143,7 @@ class Router:
                 state = outcome.retry.state
                 await asyncio.sleep(outcome.retry.delay_s)
 
-    async def stream(self, request: ChatRequest | dict[str, Any]) -> AsyncIterator[ChatChunk | ChatResponse]:
+    async def stream(self, request: ChatRequest | dict[str, Any]) -> AsyncGenerator[ChatChunk | ChatResponse, None]:
         """Serve ``request`` streamed: its :class:`ChatChunk` s in order as the provider sends them, then the
         terminal :class:`ChatResponse` (always last; usage and cost are there). Leaving the loop early (or
         cancelling it: a client went away) cancels the provider call. A call that fails after its first chunk

@@ -127,7 +127,9 @@ def anthropic_event(data: Any, state: StreamState) -> str | None:
         state.completion_tokens = int(usage.get("output_tokens") or 0)
     elif kind == "message_delta":
         stop = (data.get("delta") or {}).get("stop_reason")
-        state.finish_reason = _ANTHROPIC_FINISH.get(stop, stop) or state.finish_reason
+        state.finish_reason = (
+            _ANTHROPIC_FINISH.get(stop, stop) if isinstance(stop, str) else None
+        ) or state.finish_reason
         state.completion_tokens = int((data.get("usage") or {}).get("output_tokens") or state.completion_tokens)
     elif kind == "content_block_delta":
         delta = data.get("delta") or {}

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -176,7 +176,7 @@ class FrontDoor:
         self,
         key: ApiKey,
         first: ChatChunk | ChatResponse,
-        items: AsyncIterator[ChatChunk | ChatResponse],
+        items: AsyncGenerator[ChatChunk | ChatResponse, None],
         include_usage: bool,
     ) -> AsyncIterator[bytes]:
         created = int(utcnow().timestamp())

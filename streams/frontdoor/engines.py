@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,7 +36,7 @@ class Engine(Protocol):
         """The terminal response; ApiError 503 when the router cannot be reached, 504 past ``timeout_s``."""
         ...
 
-    def stream(self, request: ChatRequest, timeout_s: float) -> AsyncIterator[ChatChunk | ChatResponse]:
+    def stream(self, request: ChatRequest, timeout_s: float) -> AsyncGenerator[ChatChunk | ChatResponse, None]:
         """The request's chunks in order, then its terminal response (last); closing it early stops the call
         where the engine can. Not coalesced: each streamed HTTP request is its own round trip."""
         ...
@@ -140,7 +140,7 @@ class InlineEngine:
     async def complete(self, request: ChatRequest, timeout_s: float) -> ChatResponse:
         return await self._coalescer.complete(request, timeout_s)
 
-    async def stream(self, request: ChatRequest, timeout_s: float) -> AsyncIterator[ChatChunk | ChatResponse]:
+    async def stream(self, request: ChatRequest, timeout_s: float) -> AsyncGenerator[ChatChunk | ChatResponse, None]:
         """The library router's stream; closing it cancels the provider call (the task serving it). The
         router's own deadline on the request bounds it (``timeout_s`` is for the Kafka engine's wait)."""
         items = self._router.stream(request)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -154,7 +154,7 @@ class KafkaEngine:
     async def complete(self, request: ChatRequest, timeout_s: float) -> ChatResponse:
         return await self._coalescer.complete(request, timeout_s)
 
-    async def stream(self, request: ChatRequest, timeout_s: float) -> AsyncIterator[ChatChunk | ChatResponse]:
+    async def stream(self, request: ChatRequest, timeout_s: float) -> AsyncGenerator[ChatChunk | ChatResponse, None]:
         """The chunks from this door's reply topic, demultiplexed by the one shared consumer. Closing it only
         stops waiting: the worker serves the request to its end (chunks then dropped here)."""
         assert self._client is not None, "start() the engine first"
