@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "decode_request",
     "encode",
     "headers_dict",
+    "is_chunk",
     "valid_tenant",
 ]
 
@@ -57,6 +59,12 @@ class EventKind:
     ChatResponse (as every record on a reply topic was before streaming)."""
 
     CHUNK: Final = b"chunk"
+
+
+def is_chunk(headers: Iterable[tuple[str, bytes]] | None) -> bool:
+    """Whether a reply-topic record is a ChatChunk rather than a ChatResponse. Readers must look at the header: a
+    chunk's JSON also validates as an empty "ok" ChatResponse."""
+    return any(k == Header.EVENT and v == EventKind.CHUNK for k, v in headers or ())
 
 
 RETRY_HEADER = Header.RETRY

@@ -18,7 +18,7 @@ from infra.tracing import Attr, SpanName
 from schemas.errors import MessageError
 from schemas.events import ChatChunk, ChatMessage, ChatRequest, ChatResponse, Priority
 from schemas.signing import sign_request
-from schemas.wire import EventKind, Header, TopicNames, decode, encode, valid_tenant
+from schemas.wire import Header, TopicNames, decode, encode, is_chunk, valid_tenant
 from streams.kafka_security import KafkaConnection, kafka_client_kwargs
 from streams.topics import partitions_of
 
@@ -124,7 +124,7 @@ class RouterClient:
                     self._deliver(record.value, record.headers)
 
     def _deliver(self, value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()) -> None:
-        if (Header.EVENT, EventKind.CHUNK) in headers:
+        if is_chunk(headers):
             self._deliver_chunk(value)
             return
         with tracing.span(SpanName.RESPONSE_RECEIVE, headers=headers) as span:
@@ -361,7 +361,7 @@ async def fetch_response(
         while (left := deadline - loop.time()) > 0:
             batches = await consumer.getmany(tp, timeout_ms=max(int(min(left, 0.5) * 1000), 1), max_records=1000)
             for record in batches.get(tp, []):
-                if record.key == key:
+                if record.key == key and not is_chunk(record.headers):
                     found = _decoded(record.value) or found
             if found is not None and await consumer.position(tp) >= end:
                 break
