@@ -62,12 +62,15 @@ class Reply:
         return cls.json(exc.status, exc.body(), headers)
 
 
-def request_id_for(tenant: str, idempotency_key: str | None) -> str:
-    """A fresh id, or one derived from the client's Idempotency-Key and its tenant: the same key gives the same
-    request (the router answers it once), and two tenants' equal keys never name the same request."""
+def request_id_for(tenant: str, idempotency_key: str | None, body: bytes = b"") -> str:
+    """A fresh id, or one derived from the client's Idempotency-Key, its tenant and the request body (canonical
+    JSON): the same key and body give the same request (the router answers it once); two tenants' equal keys never
+    name the same request, and a key reused with another body is another request, never the first one's answer."""
     if not idempotency_key:
         return new_id()
-    return IDEMPOTENT_PREFIX + hashlib.sha256(f"{tenant}\n{idempotency_key}".encode()).hexdigest()[:40]
+    digest = hashlib.sha256(f"{tenant}\n{idempotency_key}\n".encode())
+    digest.update(json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":")).encode())
+    return IDEMPOTENT_PREFIX + digest.hexdigest()[:40]
 
 
 def _unauthorized() -> ApiError:
@@ -137,7 +140,7 @@ class FrontDoor:
             self.access.check_route(key, parsed.route)
         request = to_chat_request(
             parsed,
-            request_id=request_id_for(key.tenant, headers.get("idempotency-key")),
+            request_id=request_id_for(key.tenant, headers.get("idempotency-key"), body),
             tenant=key.tenant,
             priority=priority,
             deadline=utcnow() + timedelta(seconds=self.config.frontdoor.timeout_s),

@@ -71,6 +71,20 @@ async def test_a_retry_with_the_same_idempotency_key_gets_the_same_answer(
     assert (await stats(fake_server, "p"))["calls"] == 2  # the retry made no provider call
 
 
+async def test_a_reused_idempotency_key_with_another_body_is_another_request(
+    door: tuple[str, FrontDoor], fake_server: FakeProviderServer
+) -> None:
+    """Answering it with the first body's answer would hand the client an answer to a question it did not ask."""
+    url, _ = door
+    client = _client(url)
+    headers = {"Idempotency-Key": "order-43"}
+    first = await client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, extra_headers=headers)
+    other_question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "another question"}]
+    second = await client.chat.completions.create(model="gpt-4o-mini", messages=other_question, extra_headers=headers)
+    assert second.choices[0].message.content == "[gpt-4o-mini] answer to: another question"
+    assert second.id != first.id and (await stats(fake_server, "p"))["calls"] == 2
+
+
 async def test_the_models_list_is_the_key_s(door: tuple[str, FrontDoor]) -> None:
     url, _ = door
     everything = [m.id async for m in _client(url).models.list()]
