@@ -166,20 +166,34 @@ class Tally:
     cache_hits: int = 0
     codes: dict[str, int] = field(default_factory=dict)
     pending: set[asyncio.Task[None]] = field(default_factory=set)
+    #: ids of the first unanswered requests (to look them up in the worker's log and the topics)
+    lost_ids: list[str] = field(default_factory=list)
 
-    def track(self, fut: asyncio.Future[ChatResponse], timeout_s: float, on_end: Callable[..., None] | None) -> None:
+    def track(
+        self,
+        fut: asyncio.Future[ChatResponse],
+        timeout_s: float,
+        on_end: Callable[..., None] | None,
+        request_id: str = "?",
+    ) -> None:
         self.sent += 1
-        task = asyncio.create_task(self._wait(fut, timeout_s, on_end))
+        task = asyncio.create_task(self._wait(fut, timeout_s, on_end, request_id))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
     async def _wait(
-        self, fut: asyncio.Future[ChatResponse], timeout_s: float, on_end: Callable[..., None] | None
+        self,
+        fut: asyncio.Future[ChatResponse],
+        timeout_s: float,
+        on_end: Callable[..., None] | None,
+        request_id: str,
     ) -> None:
         try:
             response = await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
             self.lost += 1
+            if len(self.lost_ids) < 50:
+                self.lost_ids.append(request_id)
             return
         if response.status == "ok":
             self.ok += 1
@@ -340,7 +354,7 @@ async def soak(*, scale: float = 1.0, minutes: float = 60.0, rate: float = 30.0)
                 req = ChatRequest(
                     request_id=f"soak-{i}", tenant=tenant, messages=[ChatMessage(role="user", content=prompt)]
                 )
-                tally.track(await pool.submit(req), 120.0, None)
+                tally.track(await pool.submit(req), 120.0, None, req.request_id)
 
             await paced(int(rate * duration_s), rate, send, label="soak")
             await tally.drain()
@@ -358,6 +372,7 @@ async def soak(*, scale: float = 1.0, minutes: float = 60.0, rate: float = 30.0)
         "answered": tally.ok,
         "dead_lettered": tally.errors,
         "lost": tally.lost,
+        "lost_ids_sample": tally.lost_ids,
         "duplicates": pool.duplicates,
         "clients_used": len(pool.clients),
         "provider_calls_per_request": round(provider_calls / misses, 4),
