@@ -36,6 +36,7 @@ import numpy as np
 
 from infra.cache import idf
 from infra.cache.language_rules import analyse, negation_differs
+from infra.cache.text_features import TEXT_MEMO_SIZE
 
 __all__ = ["FEATURE_NAMES", "FILL", "FeatureVector", "cosines", "pair_features", "prepare_text"]
 
@@ -74,7 +75,7 @@ class FeatureVector:
         return float(self.values[_INDEX[name]])
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=TEXT_MEMO_SIZE)
 def _length(text: str) -> float:
     return len(_LATIN_WORD.findall(text)) + len(_CJK_CHAR.findall(text)) / 1.7
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
 
+from infra.cache.text_features import TEXT_MEMO_SIZE, WORD_MEMO_SIZE
+
 __all__ = ["LANGUAGES", "Substitution", "available", "guess_language", "idf", "substitution", "tokens", "warm_up"]
 
 LANGUAGES = ("en", "zh", "es", "de", "fr")
@@ -60,7 +62,7 @@ def _lang(lang: str) -> str:
     return lang if lang in LANGUAGES else "en"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=TEXT_MEMO_SIZE)
 def tokens(text: str, lang: str) -> tuple[str, ...]:
     """wordfreq's tokens of ``text`` in ``lang`` (folded, punctuation dropped), without numbers (the rules
     compare numbers). Empty when wordfreq is missing."""
@@ -70,7 +72,7 @@ def tokens(text: str, lang: str) -> tuple[str, ...]:
     return tuple(t for t in wf.tokenize(text, _lang(lang)) if not _NUMERIC.search(t))
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=WORD_MEMO_SIZE)
 def idf(word: str, lang: str) -> float:
     wf = _wordfreq()
     if wf is None:
@@ -79,7 +81,7 @@ def idf(word: str, lang: str) -> float:
     return MAX_IDF if zipf <= 0 else min(MAX_IDF, max(0.0, _ZIPF_TO_IDF - zipf))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=TEXT_MEMO_SIZE)
 def guess_language(text: str) -> str:
     """For a prompt the stop-word detector could not place ("capital de alemania?", "chicago timezone"): the
     Latin-script language whose frequency list knows its words best (sum of zipf); ``und`` without words,

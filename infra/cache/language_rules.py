@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from infra.cache.text_features import detect_language
+from infra.cache.text_features import TEXT_MEMO_SIZE, detect_language
 
 __all__ = ["Analysis", "analyse", "negation_differs", "veto"]
 
@@ -407,7 +407,7 @@ def _negated(folded: str) -> bool:
     return any(ch in folded for ch in _ZH_NEGATIONS)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=TEXT_MEMO_SIZE)
 def analyse(text: str) -> Analysis:
     """The closed-class reading of one prompt (memoised: a cached prompt is read once)."""
     folded = _fold(text).replace("’", "'")

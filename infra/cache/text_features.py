@@ -33,7 +33,14 @@ _MORE_WORDS = {
 }
 
 
-@lru_cache(maxsize=65536)
+#: entries of each per-text memo of the precision stage: a memo pays only for prompts read again (the cached
+#: entries a lookup compares with), and a stream of new prompts would otherwise fill it for hours (issue 13 soak)
+TEXT_MEMO_SIZE = 8_192
+#: entries of the per-word memo (word rarity): the vocabulary of a day's prompts, not of every number in them
+WORD_MEMO_SIZE = 32_768
+
+
+@lru_cache(maxsize=TEXT_MEMO_SIZE)
 def detect_language(text: str) -> str:
     """``zh`` for CJK text, else the language (en, es, de, fr) with most function words and letters of its own;
     ``und`` if none, or a tie between languages other than English (a guess would be a wrong guess half the
@@ -61,7 +68,7 @@ def _stem(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=TEXT_MEMO_SIZE)
 def content_words(text: str, lang: str) -> frozenset[str]:
     """Lower-cased, crudely stemmed words that are neither function words nor generic filler."""
     stop = STOPWORDS.get(lang, set())

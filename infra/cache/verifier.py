@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from infra.cache.lexicon import ENTITIES, NEGATION_EXCEPTIONS, NEGATIONS, POLARITY
+from infra.cache.text_features import TEXT_MEMO_SIZE
 
 __all__ = ["Signature", "signature", "verify"]
 
@@ -121,7 +122,7 @@ class Signature:
     polarity: frozenset[str]
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=TEXT_MEMO_SIZE)
 def signature(text: str) -> Signature:
     text = unicodedata.normalize("NFKC", text)
     folded = _fold(text)
