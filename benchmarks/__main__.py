@@ -80,6 +80,36 @@ def _chaos(args: argparse.Namespace) -> int:
     return main_sync(args.scenario, args.scale, args.soak_minutes)
 
 
+def _frontdoor(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from benchmarks.frontdoor_bench import QUICK, FrontdoorOptions, run, targets_met
+
+    opts = QUICK if args.quick else FrontdoorOptions()
+    opts = replace(
+        opts,
+        connections=args.connections or opts.connections,
+        rate=args.rate or opts.rate,
+        duration_s=args.duration or opts.duration_s,
+        targets=tuple(args.targets.split(",")) if args.targets else opts.targets,
+    )
+    met = targets_met(asyncio.run(run(opts)))
+    print("targets met" if met else "targets NOT met (see the table)")
+    return 0 if met else 1
+
+
+def _add_frontdoor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fd = sub.add_parser(
+        "frontdoor", help="N keep-alive connections at R req/s: direct vs serve (kafka, inline) vs LiteLLM proxy"
+    )
+    fd.set_defaults(handler=_frontdoor)
+    fd.add_argument("--quick", action="store_true", help="20 connections, 20 req/s, 10 s per target")
+    fd.add_argument("--connections", type=int, default=None, help="connections held open (default 2000)")
+    fd.add_argument("--rate", type=float, default=None, help="total offered req/s (default 200)")
+    fd.add_argument("--duration", type=float, default=None, help="seconds of load per target (default 60)")
+    fd.add_argument("--targets", default=None, help="comma-separated subset of direct,kafka,inline,litellm")
+
+
 def _add_chaos(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ch = sub.add_parser(
         "chaos", help="fault suite: worker SIGKILL, broker restart, Redis stop, provider hangs, fuzzing, soak"
@@ -148,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_priority(sub)
     _add_overhead_and_cost(sub)
     _add_chaos(sub)
+    _add_frontdoor(sub)
     return parser
 
 

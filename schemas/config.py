@@ -715,6 +715,12 @@ class FrontDoorSettings(_Strict):
         default=5.0, gt=0, description="longest wait for Kafka to accept a request; past it: 503"
     )
     max_body_bytes: int = Field(default=4_000_000, ge=1024, description="larger request bodies: 413")
+    keepalive_s: int = Field(
+        default=75,
+        ge=1,
+        description="how long an idle keep-alive connection stays open (uvicorn's own default, 5 s, closes clients "
+        "that send less often than that)",
+    )
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Self:

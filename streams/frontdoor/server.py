@@ -89,6 +89,7 @@ async def serve(config: RouterConfig, options: ServeOptions = ServeOptions()) ->
                 access_log=False,
                 log_config=None,
                 timeout_graceful_shutdown=int(config.frontdoor.timeout_s) + 5,
+                timeout_keep_alive=config.frontdoor.keepalive_s,
             )
         )
         await server.serve()
