@@ -15,6 +15,25 @@ from streams.frontdoor.asgi import DoorApp
 from streams.frontdoor.door import FrontDoor
 from streams.frontdoor.server import EngineKind, ServeOptions, build_door
 
+
+def door_config(backends: list[dict[str, object]], *, max_attempts: int = 2, **frontdoor: object) -> RouterConfig:
+    """An inline door's config for functional tests: no Redis, no cache, quick retries, the test keys."""
+    return RouterConfig.model_validate(
+        {
+            "redis": {"enabled": False},
+            "cache": {"enabled": False},
+            "worker": {
+                "metrics_port": 0,
+                "retry": {"max_attempts": max_attempts, "base_delay_s": 0.01, "max_delay_s": 0.05},
+            },
+            "health": {"healthy_probe_interval_s": 0},
+            "default_model": "gpt-4o-mini",
+            "backends": backends,
+            "frontdoor": {"api_keys": api_keys(), **frontdoor},
+        }
+    )
+
+
 #: the raw keys of the test doors (their digests go in the config)
 KEYS = {"app": "sk-app-0001", "narrow": "sk-narrow-0002", "limited": "sk-limited-0003"}
 

@@ -93,13 +93,17 @@ def _text(state: StreamState, text: str | None) -> str | None:
     return text
 
 
+def _usage(state: StreamState, usage: Any, prompt_key: str, completion_key: str) -> None:
+    """Token counts from a provider's usage object (each names them its own way); absent counts read as 0."""
+    if usage:
+        state.prompt_tokens = int(usage.get(prompt_key) or 0)
+        state.completion_tokens = int(usage.get(completion_key) or 0)
+
+
 def openai_event(data: Any, state: StreamState) -> str | None:
     """A ``chat.completion.chunk``; usage comes in a last chunk with no choices (``stream_options``)."""
     state.model = data.get("model") or state.model
-    usage = data.get("usage") or {}
-    if usage:
-        state.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        state.completion_tokens = int(usage.get("completion_tokens") or 0)
+    _usage(state, data.get("usage"), "prompt_tokens", "completion_tokens")
     choices = data.get("choices") or []
     if not choices:
         return None
@@ -122,9 +126,7 @@ def anthropic_event(data: Any, state: StreamState) -> str | None:
     if kind == "message_start":
         message = data.get("message") or {}
         state.model = message.get("model") or state.model
-        usage = message.get("usage") or {}
-        state.prompt_tokens = int(usage.get("input_tokens") or 0)
-        state.completion_tokens = int(usage.get("output_tokens") or 0)
+        _usage(state, message.get("usage") or {"input_tokens": 0}, "input_tokens", "output_tokens")
     elif kind == "message_delta":
         stop = (data.get("delta") or {}).get("stop_reason")
         state.finish_reason = (
@@ -141,10 +143,7 @@ def anthropic_event(data: Any, state: StreamState) -> str | None:
 def gemini_event(data: Any, state: StreamState) -> str | None:
     """One ``GenerateContentResponse`` of ``streamGenerateContent?alt=sse``: the parts of each are new text."""
     state.model = data.get("modelVersion") or state.model
-    usage = data.get("usageMetadata") or {}
-    if usage:
-        state.prompt_tokens = int(usage.get("promptTokenCount") or 0)
-        state.completion_tokens = int(usage.get("candidatesTokenCount") or 0)
+    _usage(state, data.get("usageMetadata"), "promptTokenCount", "candidatesTokenCount")
     candidates = data.get("candidates") or []
     if not candidates:
         return None

@@ -12,22 +12,12 @@ import pytest
 from infra.fake_provider.server import FakeProviderServer
 from schemas.config import RouterConfig
 from streams.frontdoor.door import FrontDoor
-from tests.frontdoor_support import KEYS, api_keys, running_door
+from tests.frontdoor_support import KEYS, door_config, running_door
 from tests.functional.conftest import set_faults, stats
 
 
 def _config(server: FakeProviderServer) -> RouterConfig:
-    return RouterConfig.model_validate(
-        {
-            "redis": {"enabled": False},
-            "cache": {"enabled": False},
-            "worker": {"metrics_port": 0, "retry": {"max_attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.05}},
-            "health": {"healthy_probe_interval_s": 0},
-            "default_model": "gpt-4o-mini",
-            "backends": [{"name": "p", "base_url": server.backend_url("p"), "models": ["gpt-4o-mini"], "timeout_s": 5}],
-            "frontdoor": {"api_keys": api_keys()},
-        }
-    )
+    return door_config([{"name": "p", "base_url": server.backend_url("p"), "models": ["gpt-4o-mini"], "timeout_s": 5}])
 
 
 @pytest.fixture

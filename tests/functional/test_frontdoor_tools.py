@@ -16,7 +16,7 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 from infra.fake_provider.server import FakeProviderServer
 from schemas.config import RouterConfig
 from streams.frontdoor.door import FrontDoor
-from tests.frontdoor_support import KEYS, api_keys, running_door
+from tests.frontdoor_support import KEYS, door_config, running_door
 
 #: one model per wire format: the fake provider answers each in its own format
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-fake", "gemini": "gemini-fake"}
@@ -35,17 +35,7 @@ def _config(server: FakeProviderServer) -> RouterConfig:
         {"name": wire, "provider": wire, "base_url": server.backend_url(wire, wire), "models": [model], "timeout_s": 5}
         for wire, model in MODELS.items()
     ]
-    return RouterConfig.model_validate(
-        {
-            "redis": {"enabled": False},
-            "cache": {"enabled": False},
-            "worker": {"metrics_port": 0, "retry": {"max_attempts": 1, "base_delay_s": 0.01, "max_delay_s": 0.05}},
-            "health": {"healthy_probe_interval_s": 0},
-            "default_model": "gpt-4o-mini",
-            "backends": backends,
-            "frontdoor": {"api_keys": api_keys()},
-        }
-    )
+    return door_config(backends, max_attempts=1)
 
 
 @pytest.fixture
