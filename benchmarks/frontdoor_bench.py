@@ -24,7 +24,6 @@ from typing import Any
 
 import httpx
 import yaml
-from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks.frontdoor_load import (
     Load,
@@ -39,6 +38,7 @@ from benchmarks.frontdoor_load import (
 from benchmarks.harness import RESULTS_DIR, Deployment, deployment, free_port, write_results
 from infra.api_keys import hash_key
 from streams.processes import ManagedProcess
+from streams.topics import delete_topics
 
 __all__ = ["QUICK", "FrontdoorOptions", "run"]
 
@@ -257,7 +257,7 @@ async def run(opts: FrontdoorOptions = FrontdoorOptions()) -> dict[str, Any]:
                 runs.append(run_)
                 gen_cpu[name] = run_.extra.get("generator_cpu_share")
         finally:
-            await _delete_reply_topics(dep, reply_prefix)
+            await delete_topics(dep.config.kafka, prefix=reply_prefix)
     return _finish(opts, runs, errors, gen_cpu)
 
 
@@ -323,18 +323,6 @@ def _plot(out: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"[frontdoor] wrote {path}")
-
-
-async def _delete_reply_topics(dep: Deployment, prefix: str) -> None:
-    """The doors' reply topics lie outside the deployment's prefix, which the harness deletes."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=dep.config.kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
 
 
 def targets_met(out: dict[str, Any]) -> bool:

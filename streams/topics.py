@@ -172,12 +172,13 @@ async def read_records(
         await consumer.stop()
 
 
-async def delete_topics(settings: KafkaSettings) -> list[str]:
-    """Delete every topic of this deployment's prefix (tests and benchmarks clean up after themselves)."""
+async def delete_topics(settings: KafkaSettings, *, prefix: str | None = None) -> list[str]:
+    """Delete every topic of this deployment's prefix, or of ``prefix`` (e.g. front doors' reply topics, which lie
+    outside it): tests and benchmarks clean up after themselves."""
     admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=15000)
     await admin.start()
     try:
-        prefix = f"{settings.topic_prefix}."
+        prefix = prefix or f"{settings.topic_prefix}."
         doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
         if doomed:
             await admin.delete_topics(doomed)

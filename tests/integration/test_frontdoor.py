@@ -15,13 +15,13 @@ import httpx
 import openai
 import pytest
 import redis.asyncio as aioredis
-from aiokafka.admin import AIOKafkaAdminClient
 from openai.types.chat import ChatCompletionMessageParam
 
 from infra.api_keys import hash_key
 from schemas.events import ChatResponse
 from streams.frontdoor.server import EngineKind
 from streams.processes import ManagedProcess
+from streams.topics import delete_topics
 from tests.frontdoor_support import running_door
 from tests.integration.conftest import EnvFactory, RouterEnv, free_port
 from tests.integration.helpers import read_topic
@@ -86,19 +86,7 @@ async def door(make_env: EnvFactory) -> AsyncIterator[Door]:
     yield running
     for proc in running.procs:
         proc.stop()
-    await _delete_topics(env, reply_prefix)
-
-
-async def _delete_topics(env: RouterEnv, prefix: str) -> None:
-    """The doors' reply topics are outside the deployment's prefix: delete_topics in make_env leaves them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=env.config.kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+    await delete_topics(env.config.kafka, prefix=reply_prefix)
 
 
 async def _until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -189,7 +177,7 @@ async def test_two_doors_each_read_only_their_own_answers_signed_as_the_tenant(m
         on_one = await read_topic(bootstrap, f"{prefix}one", ChatResponse, min_count=3)
         on_two = await read_topic(bootstrap, f"{prefix}two", ChatResponse, min_count=3)
     finally:
-        await _delete_topics(env, prefix)
+        await delete_topics(env.config.kafka, prefix=prefix)
     assert [a.choices[0].message.content for a in answers] == [f"[gpt-4o-mini] answer to: {t} {i}" for _, t, i in asks]
     assert {r.tenant for r in on_one} == {"acme"} and {r.tenant for r in on_two} == {"globex"}
     assert {f"chatcmpl-{r.request_id}" for r in on_one} == {a.id for a in answers[:3]}
