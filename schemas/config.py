@@ -367,10 +367,17 @@ class CacheSettings(_Strict):
     retrieval_floor: float = Field(default=0.3, ge=-1, le=1, description="verified: cosine a candidate needs")
     audit_rate: float = Field(default=0.02, ge=0, le=1, description="verified: share of confident hits re-checked")
     safety: float = Field(default=1.0, gt=0, le=1, description="verified: the decision aims at safety x δ")
-    explore_rule: Literal["vcache", "bound"] = Field(
+    explore_rule: Literal["vcache", "bound", "budget"] = Field(
         default="bound",
         description="verified: below the bound, vcache = serve with probability safety·δ/(1 − bound) (vCache's τ), "
-        "bound = never",
+        "bound = never, budget = serve while the expected wrong hits stay within safety·δ × requests (δ is a rate "
+        "over requests; a miss is never wrong)",
+    )
+    max_hit_error: float = Field(
+        default=0.05,  # chosen on the stream set's tune half (0.05 / 0.06 / 0.08 / 0.1 tried), then frozen
+        gt=0,
+        le=1,
+        description="verified, budget: no single hit may be wrong with a bound above this, whatever budget is left",
     )
     confidence: float | None = Field(
         default=0.6,

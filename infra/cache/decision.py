@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Action", "Decision", "LearnedModel", "Prior", "decide", "lower_bound"]
+__all__ = ["Action", "Decision", "ErrorBudget", "LearnedModel", "Prior", "decide", "lower_bound"]
 
 PRIOR_PATH = Path(__file__).with_name("prior.json")
 _EPS = np.linspace(1e-4, 0.5, 40)
@@ -171,6 +171,7 @@ class Decision:
     action: Action
     alpha: float  # the lower bound on P(correct)
     tau: float  # the exploration probability of the vCache rule (before the audit rate)
+    forced: bool = False  # explored whatever the bound says (the entry was verified wrong at such odds before)
 
 
 def decide(
@@ -194,6 +195,49 @@ def decide(
         tau = 1.0  # serve only above the bound: no budget spent on chance hits of unsure candidates
     explore = rng.random() < max(tau, audit_rate)
     return Decision(Action.EXPLORE if explore else Action.SERVE, alpha, tau)
+
+
+#: verifications that count for calibration: the ones the model called more likely right than wrong
+CALIBRATION_BAND = 0.5
+
+
+@dataclass
+class ErrorBudget:
+    """The error bound as a budget over requests (``explore_rule: budget``). δ is a rate over *requests*
+    (wrong hits / requests), and a request that misses cannot be wrong, so a candidate below the per-hit bound may
+    still be served while the expected wrong hits so far — Σ (1 − α) over served hits, α the lower bound — plus its
+    own stay within δ′ × the requests seen. Confident candidates are served as under ``bound`` and charged too;
+    ``max_hit_error`` keeps any single hit from being a long shot however much budget is left. One per route and
+    replica: each replica keeps its own share of the bound, so their sum keeps it too."""
+
+    requests: int = 0
+    spent: float = 0.0
+    expected_wrong: float = 0.0  # over verified plausible candidates: Σ (1 − p) the model predicted ...
+    observed_wrong: int = 0  # ... and how many were wrong
+
+    def count(self) -> None:
+        self.requests += 1
+
+    def observe(self, p: float, correct: bool) -> None:
+        """A verification outcome: a model that is wrong more often than it predicts (traffic unlike what its
+        prior was fitted on) makes every charge dearer, so the budget holds on prompts nobody tuned it on."""
+        if p >= CALIBRATION_BAND:
+            self.expected_wrong += 1.0 - p
+            self.observed_wrong += not correct
+
+    def miscalibration(self) -> float:
+        """Observed / predicted wrong verifications (≥ 1; +1 smoothing, so a handful of outcomes moves it little)."""
+        return max(1.0, (self.observed_wrong + 1.0) / (self.expected_wrong + 1.0))
+
+    def cost(self, alpha: float) -> float:
+        return self.miscalibration() * max(1.0 - alpha, 0.0)
+
+    def allows(self, alpha: float, delta: float, max_hit_error: float) -> bool:
+        cost = self.cost(alpha)
+        return cost <= max_hit_error and self.spent + cost <= delta * self.requests
+
+    def charge(self, alpha: float) -> None:
+        self.spent += self.cost(alpha)
 
 
 BASE_FEATURES = ("bias", "cos_same", "cos_cross", "cross", "zh", "margin", "len_ratio")

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -25,6 +26,7 @@ from infra.cache.decision import (
     BASE_FEATURES,
     Action,
     Decision,
+    ErrorBudget,
     LearnedModel,
     Prior,
     base_features,
@@ -251,6 +253,7 @@ class SemanticCache:
         self._judge = judge
         self._prior = prior
         self._models: dict[str, LearnedModel] = {}
+        self._budgets: dict[str, ErrorBudget] = {}
         self._origin = uuid.uuid4().hex[:12]  # tells this replica's observations from the others' on the log
         self.store = store
         self.embedder = embedder if settings.semantic else None
@@ -353,6 +356,7 @@ class SemanticCache:
         if not ok:
             self.stats.not_cacheable += 1
             return self._done(look, t0)
+        self._budgets.setdefault(model, ErrorBudget()).count()
         if request.cache is CachePolicy.REFRESH:
             return self._done(look, t0)  # look up nothing, store the fresh answer
         try:
@@ -434,12 +438,27 @@ class SemanticCache:
         if found is None:
             return None
         entry, sim, probe, decision = found
+        decision = self._budgeted(decision, look.model, s)
         if decision.action is Action.SERVE:
+            if s.explore_rule == "budget":
+                self._budgets.setdefault(look.model, ErrorBudget()).charge(decision.alpha)
             return entry, sim
         if decision.action is Action.EXPLORE:
             look.probe = probe
             self.stats.verifications += 1
         return None
+
+    def _budgeted(self, decision: Decision, route: str, s: CacheSettings) -> Decision:
+        """``explore_rule: budget``: a candidate explored only for being below the per-hit bound (τ = 1, not an
+        audit) is served while the route's error budget allows it; audits still happen at ``audit_rate``."""
+        if s.explore_rule != "budget" or decision.action is not Action.EXPLORE or decision.tau < 1.0 or decision.forced:
+            return decision
+        budget = self._budgets.setdefault(route, ErrorBudget())
+        if not budget.allows(decision.alpha, s.safety * s.max_error_rate, s.max_hit_error):
+            return decision
+        if self._rng.random() < s.audit_rate:
+            return decision
+        return Decision(Action.SERVE, decision.alpha, decision.tau)
 
     def _best_candidate(
         self, live: list[tuple[CacheEntry, float]], text: str, s: CacheSettings, route: str
@@ -483,8 +502,12 @@ class SemanticCache:
             confidence=s.confidence,
             randomised=s.explore_rule == "vcache",
         )
-        if decision.action is Action.SERVE and entry.bad_logit is not None and m <= entry.bad_logit + BAD_LOGIT_MARGIN:
-            decision = Decision(Action.EXPLORE, alpha, 1.0)  # this entry was verified wrong at such odds before
+        if (
+            decision.action is not Action.MISS
+            and entry.bad_logit is not None
+            and m <= entry.bad_logit + BAD_LOGIT_MARGIN
+        ):
+            decision = Decision(Action.EXPLORE, alpha, 1.0, forced=True)  # verified wrong at such odds before
         content = ChatResponse.model_validate_json(entry.response).content or ""
         x = learned.vector(feats)
         probe = Probe(entry.entry_id, entry.answer_id or entry.entry_id, content, route, x, m, alpha, feats)
@@ -528,6 +551,7 @@ class SemanticCache:
             except Exception as exc:  # a judge that fails says nothing: the mismatch stands (fail safe)
                 log.warning("cache judge failed: %s", exc)
                 correct = False
+        self._budgets.setdefault(probe.route, ErrorBudget()).observe(1 / (1 + math.exp(-probe.logit)), correct)
         if correct:
             self.stats.verified_correct += 1
         else:

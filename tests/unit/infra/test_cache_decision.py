@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.cache.decision import Action, LearnedModel, Prior, decide, fit_logistic, lower_bound
+from infra.cache.decision import Action, ErrorBudget, LearnedModel, Prior, decide, fit_logistic, lower_bound
 from infra.cache.semantic_cache import SemanticCache, same_answer
 from infra.cache.store import MemoryCacheStore
 from infra.embeddings import BatchingEmbedder
@@ -263,3 +263,62 @@ async def test_warmed_is_set_once_the_warm_up_is_over() -> None:
         assert c.warmed.is_set()
     finally:
         await c.aclose()
+
+
+# --- explore_rule: budget ------------------------------------------------------------------------------------
+def test_the_error_budget_is_a_rate_over_requests_capped_per_hit() -> None:
+    budget = ErrorBudget()
+    budget.count()
+    assert not budget.allows(0.961, delta=0.02, max_hit_error=0.05)  # 0.04 > 0.02 x 1 request
+    budget.count()
+    assert budget.allows(0.961, delta=0.02, max_hit_error=0.05)  # 0.04 <= 0.02 x 2
+    budget.charge(0.961)
+    assert not budget.allows(0.961, delta=0.02, max_hit_error=0.05)  # spent
+    for _ in range(1000):
+        budget.count()
+    assert budget.allows(0.961, delta=0.02, max_hit_error=0.05)
+    assert not budget.allows(0.9, delta=0.02, max_hit_error=0.05)  # a long shot, however much is left
+
+
+def test_a_model_wrong_more_often_than_it_predicts_makes_every_charge_dearer() -> None:
+    budget = ErrorBudget()
+    assert budget.cost(0.96) == pytest.approx(0.04)
+    for _ in range(10):
+        budget.observe(0.95, correct=True)
+    assert budget.miscalibration() == 1.0  # right as often as predicted (or more): no change
+    for _ in range(10):
+        budget.observe(0.95, correct=False)
+    assert budget.miscalibration() > 5 and budget.cost(0.96) > 0.2
+    budget.observe(0.2, correct=False)  # implausible candidates say nothing about the serving region
+    assert budget.observed_wrong == 10
+
+
+MIDDLING = Prior(NAMES, np.array([3.2, 0.0, 0.0, 0.0]), np.eye(4) * 1e-6)  # every candidate: P(right) = 0.961
+
+
+@pytest.mark.parametrize(("rule", "second", "third"), [("bound", "explore", "explore"), ("budget", "hit", "explore")])
+async def test_the_budget_serves_below_the_per_hit_bound_until_the_requests_budget_is_spent(
+    rule: str, second: str, third: str
+) -> None:
+    cache = _cache(MIDDLING, explore_rule=rule, max_hit_error=0.05)
+    try:
+        assert await _ask(cache, "how do I learn python", "A") == "miss"
+        assert await _ask(cache, "~how do I learn python", "A") == second  # 0.039 <= 0.02 x 2 requests
+        assert await _ask(cache, "~~how do I learn python", "A") == third  # 0.078 > 0.02 x 3
+    finally:
+        await cache.aclose()
+
+
+async def test_the_budget_never_serves_an_entry_verified_wrong_at_such_odds() -> None:
+    cache = _cache(MIDDLING, explore_rule="budget", max_hit_error=0.05)
+    try:
+        for i in range(20):
+            await _ask(cache, f"unrelated question number {'x' * i}", "Z")  # requests: a large budget
+        await _ask(cache, "how do I learn python", "A")
+        assert await _ask(cache, "~how do I learn python", "B") == "hit"  # served: the budget allows it
+        await _ask(cache, "how do I learn rust", "R")
+        entry = next(e for e in cache.store.entries.values() if e.text == "how do I learn rust")  # type: ignore[attr-defined]
+        entry.bad_logit = 10.0  # verified wrong before at better odds than now
+        assert await _ask(cache, "~how do I learn rust", "R") == "explore"
+    finally:
+        await cache.aclose()
