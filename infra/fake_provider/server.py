@@ -178,7 +178,7 @@ class _FakeProvider:
             raw = await request.json()
             parsed: Parsed = fmt.parse(raw, request.match_info.get("model"))
             parsed.ask = read_tool_ask(fmt_name, raw)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, LookupError, TypeError, AttributeError) as exc:  # LookupError: an empty conversation
             stats.errors += 1
             return _error(fmt, 400, f"malformed request body: {type(exc).__name__} {exc}")
         parsed.stream = parsed.stream or stream
