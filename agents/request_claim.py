@@ -44,6 +44,8 @@ class Owned:
     token: str
     checked: bool
     waited: bool
+    #: the claim was given back already (answered): a later release costs no round trip
+    released: bool = False
 
 
 class RequestClaims:
@@ -106,8 +108,9 @@ class RequestClaims:
         the claim; copies waiting on it find the answer on their next look."""
         await self._store.put(owned.key, response)
         await self.release(owned)
+        owned.released = True
 
     async def release(self, owned: Owned) -> None:
         """Give the request back unanswered (a retry was scheduled, or serving failed)."""
-        if owned.checked:
+        if owned.checked and not owned.released:
             await self._store.release(owned.key, owned.token)

@@ -96,6 +96,8 @@ class SlotGate:
         peak = self.stats.peak_waiting
         peak[ticket.priority] = max(peak[ticket.priority], self.scheduler.waiting(ticket.priority))
         self.pump()
+        if fut.done():  # a free slot, handed over at once: no timer to arm, no loop turn to wait for
+            return
         try:
             if timeout_s is None:
                 await fut

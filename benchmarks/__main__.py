@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ def _priority(args: argparse.Namespace) -> int:
     opts = PriorityOptions(
         capacity=args.capacity,
         service_ms=args.service_ms,
+        service_sigma=args.service_sigma,
         overload=args.overload,
         duration_s=args.duration,
         schedulers=tuple(args.schedulers.split(",")),
@@ -40,31 +42,70 @@ def _priority(args: argparse.Namespace) -> int:
         adaptive_critical=args.adaptive_critical,
     )
     result = asyncio.run(run(opts))
-    fair = result.get("fair")
-    if fair is None:
+    targets = result.get("targets", {})
+    if "fair_over_strict_met" not in targets:
         return 0
-    met = (
-        fair["critical_loaded_over_unloaded_p99"] <= 1.5
-        and fair["batch_share"] >= fair["batch_weight_share"]
-        and all(fair["within_aging_bound"].values())
-    )
+    met = targets["fair_over_strict_met"] and targets["batch_share_met"] and targets["aging_bounds_met"]
     print("targets met" if met else "targets NOT met (see the table)")
     return 0 if met else 1
 
 
 def _overhead(args: argparse.Namespace) -> int:
-    from benchmarks.overhead import OverheadOptions, run
+    from dataclasses import replace
 
-    opts = OverheadOptions(
-        concurrency=tuple(int(c) for c in args.concurrency.split(",")),
-        requests=args.requests,
-        service_rates=tuple(float(r) for r in args.service_rates.split(",")),
-        service_s=args.service_duration,
-        skip_service=args.no_service,
-        fixed_rate=args.fixed_rate,
+    from benchmarks.overhead import QUICK, OverheadOptions, run
+
+    opts = QUICK if args.quick else OverheadOptions()
+    if args.concurrency:
+        opts = replace(opts, concurrency=tuple(int(c) for c in args.concurrency.split(",")))
+    if args.rates is not None:
+        opts = replace(opts, rates=tuple(float(r) for r in args.rates.split(",") if r))
+    if args.systems:
+        opts = replace(opts, systems=tuple(args.systems.split(",")))
+    opts = replace(
+        opts,
+        requests=args.requests or opts.requests,
+        rate_s=args.rate_duration or opts.rate_s,
+        provider_processes=args.provider_processes or opts.provider_processes,
+        output=args.output or opts.output,
     )
-    asyncio.run(run(opts))
-    return 0
+    result = asyncio.run(run(opts))
+    met = bool(result["targets"]["met"])
+    print("targets met" if met else "targets NOT met (see the table)")
+    return 0 if met else 1
+
+
+def _service(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from benchmarks.service_bench import QUICK, ServiceOptions, run
+
+    opts = QUICK if args.quick else ServiceOptions()
+    if args.rates:
+        opts = replace(opts, rates=tuple(float(r) for r in args.rates.split(",")))
+    opts = replace(
+        opts,
+        step_s=args.step or opts.step_s,
+        phases=tuple(int(w) for w in args.workers.split(",")),
+        profile_rate=args.profile_rate,
+        worker=json.loads(args.worker) if args.worker else {},
+    )
+    summary = asyncio.run(run(opts))["summary"]
+    print("targets met" if summary["targets_met"] else "targets NOT met (see the table)")
+    return 0 if summary["targets_met"] else 1
+
+
+def _add_service(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sv = sub.add_parser(
+        "service", help="one worker (real Kafka + Redis) at rising open-loop rates until it cannot keep up; then two"
+    )
+    sv.set_defaults(handler=_service)
+    sv.add_argument("--quick", action="store_true", help="5 s steps at 100..1200 req/s")
+    sv.add_argument("--rates", default=None, help="comma-separated req/s steps (default 100..2500)")
+    sv.add_argument("--step", type=float, default=None, help="seconds per step (default 15)")
+    sv.add_argument("--workers", default="1,2", help="worker counts measured in turn (default 1,2)")
+    sv.add_argument("--profile-rate", type=float, default=None, help="py-spy the single worker at this step's rate")
+    sv.add_argument("--worker", default=None, help='worker settings as JSON, e.g. \'{"event_loop": "asyncio"}\'')
 
 
 def _cost(args: argparse.Namespace) -> int:
@@ -141,28 +182,31 @@ def _add_outage_and_cache(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def _add_priority(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    pr = sub.add_parser("priority", help="2x overload of a fixed-capacity backend: fair scheduler vs FIFO")
+    pr = sub.add_parser("priority", help="2x overload of a fixed-capacity backend: strict vs fair vs FIFO")
     pr.set_defaults(handler=_priority)
     pr.add_argument("--capacity", type=int, default=32, help="concurrent calls the backend serves")
-    pr.add_argument("--service-ms", type=float, default=400.0, help="duration of each call")
+    pr.add_argument("--service-ms", type=float, default=400.0, help="median duration of a call (log-normal)")
+    pr.add_argument("--service-sigma", type=float, default=0.6, help="log-normal spread of a call's duration")
     pr.add_argument("--overload", type=float, default=2.0, help="offered load / capacity")
     pr.add_argument("--duration", type=float, default=30.0, help="seconds of overload")
-    pr.add_argument("--schedulers", default="fair,fifo", help="comma-separated registered schedulers")
+    pr.add_argument("--schedulers", default="strict,fair,fifo", help="comma-separated registered schedulers")
     pr.add_argument("--critical-reserve", type=float, default=None, help="override reserved_share.critical")
     pr.add_argument("--adaptive-critical", action="store_true", help="scheduler.adaptive_reserve: [critical]")
 
 
 def _add_overhead_and_cost(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ov = sub.add_parser("overhead", help="library mode vs LiteLLM Router at several concurrencies; service mode")
-    ov.set_defaults(handler=_overhead)
-    ov.add_argument("--concurrency", default="1,16,64,256", help="comma-separated concurrency levels")
-    ov.add_argument("--requests", type=int, default=1500, help="per system and concurrency level")
-    ov.add_argument("--service-rates", default="100,500", help="req/s produced to Kafka")
-    ov.add_argument("--service-duration", type=float, default=10.0, help="seconds of load per service rate")
-    ov.add_argument("--no-service", action="store_true", help="library mode only")
-    ov.add_argument(
-        "--fixed-rate", type=float, default=100.0, help="also an open-loop run at this req/s per system (0: skip)"
+    ov = sub.add_parser(
+        "overhead", help="CPU per call in library mode vs raw aiohttp, httpx and LiteLLM Router; closed and open loop"
     )
+    ov.set_defaults(handler=_overhead)
+    ov.add_argument("--quick", action="store_true", help="concurrency 1,16,64, 400 requests, 200 req/s for 2 s")
+    ov.add_argument("--concurrency", default=None, help="comma-separated concurrency levels (default 1,16,64,256)")
+    ov.add_argument("--requests", type=int, default=None, help="per system and concurrency level (default 3000)")
+    ov.add_argument("--rates", default=None, help="open-loop req/s, comma-separated (default 200,500,1000; '': none)")
+    ov.add_argument("--rate-duration", type=float, default=None, help="seconds of open-loop load per rate (10)")
+    ov.add_argument("--systems", default=None, help="subset of aiohttp,httpx,ours,ours-httpx,litellm")
+    ov.add_argument("--provider-processes", type=int, default=None, help="fake provider processes (default 2)")
+    ov.add_argument("--output", default=None, help="results name (default overhead; --quick: overhead-quick)")
     co = sub.add_parser("cost", help="the shipped mixed trace: default routing + cache vs always the strongest model")
     co.set_defaults(handler=_cost)
     co.add_argument("--trace", default=None, help="JSONL trace (default benchmarks/data/cost_trace.jsonl)")
@@ -179,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overhead_and_cost(sub)
     _add_chaos(sub)
     _add_frontdoor(sub)
+    _add_service(sub)
     return parser
 
 

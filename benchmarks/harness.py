@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import socket
 import uuid
@@ -68,6 +69,13 @@ class Deployment:
         return w
 
 
+#: where benchmarks run their deployments: the dev services by default; a long measurement can get a broker and a
+#: Redis of its own (``KAFKA_PORT=19092 LLM_ROUTER_STATE_DIR=... infra/bin/kafka-start.sh``) so other work on the
+#: shared ones does not disturb it
+BENCH_KAFKA = os.environ.get("LLM_ROUTER_BENCH_KAFKA", "127.0.0.1:9092")
+BENCH_REDIS = os.environ.get("LLM_ROUTER_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+
+
 @asynccontextmanager
 async def deployment(
     name: str, backends: list[tuple[str, list[str]]], *, base_config: str | None = None, **sections: Any
@@ -81,11 +89,11 @@ async def deployment(
     url = f"http://127.0.0.1:{port}"
     data: dict[str, Any] = {
         "kafka": {
-            "bootstrap_servers": base.kafka.bootstrap_servers if base else "127.0.0.1:9092",
+            "bootstrap_servers": base.kafka.bootstrap_servers if base else BENCH_KAFKA,
             "topic_prefix": f"bench-{tag}",
             "consumer_group": f"bench-{tag}",
         },
-        "redis": {"url": base.redis.url if base else "redis://127.0.0.1:6379/0", "key_prefix": f"bench-{tag}:"},
+        "redis": {"url": base.redis.url if base else BENCH_REDIS, "key_prefix": f"bench-{tag}:"},
         "default_model": backends[0][1][0],
         # a single-tenant deployment; its retry-state key lives as long as this throwaway config
         "security": {"tenancy": "trusted-producers", "router_keys": [{"key": secrets.token_hex(32)}]},

@@ -215,6 +215,9 @@ class RouterMetrics:
         self.registry = registry or CollectorRegistry()
         self.sources = _Sources()
         self._tenants: frozenset[str] = frozenset()
+        # labelled children of the per-request metrics: prometheus_client's labels() validates and locks on every
+        # call (about as much CPU as the observation itself); the label values are bounded ("other"), so is this
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry.register(_LiveCollector(self.sources))
         self.queue_wait = Histogram(
             "llm_router_queue_wait_seconds",
@@ -353,13 +356,22 @@ class RouterMetrics:
         model = self._model(response.model)
         cache = response.cache_hit or "miss"
         tenant = self.tenant_label(response.tenant)
-        self.responses.labels(tenant, model, response.status, cache).inc()
+        child = self._child
+        child(self.responses, tenant, model, response.status, cache).inc()
         self._record_outcome(response, model)
         if response.status == "ok" and response.cache_hit in (None, "semantic-translated"):
-            self.capacity_wait.labels(response.priority.value, model).observe(response.latency.capacity_wait_ms / 1000)
-            self.cost.labels(tenant, model).inc(response.cost_usd)
-            self.tokens.labels(tenant, model, "prompt").inc(response.usage.prompt_tokens)
-            self.tokens.labels(tenant, model, "completion").inc(response.usage.completion_tokens)
+            child(self.capacity_wait, response.priority.value, model).observe(response.latency.capacity_wait_ms / 1000)
+            child(self.cost, tenant, model).inc(response.cost_usd)
+            child(self.tokens, tenant, model, "prompt").inc(response.usage.prompt_tokens)
+            child(self.tokens, tenant, model, "completion").inc(response.usage.completion_tokens)
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def _record_outcome(self, response: ChatResponse, model: str) -> None:
         """Latency, queue wait, outcome and the provider calls of one terminal response."""
@@ -372,16 +384,17 @@ class RouterMetrics:
             code = NO_ERROR  # the code label of a success
         priority = response.priority.value
         labels = (priority, self._route(response), model, outcome)
-        self.request_duration.labels(*labels).observe(max(response.latency.total_ms, 0.0) / 1000)
-        self.request_queue_wait.labels(*labels).observe(max(response.latency.queue_ms, 0.0) / 1000)
-        self.requests.labels(priority, outcome, code).inc()
+        self._child(self.request_duration, *labels).observe(max(response.latency.total_ms, 0.0) / 1000)
+        self._child(self.request_queue_wait, *labels).observe(max(response.latency.queue_ms, 0.0) / 1000)
+        self._child(self.requests, priority, outcome, code).inc()
         for attempt in response.attempts:
             result = "ok" if attempt.ok else str(attempt.error_code or "unknown")
             result = result if result == "ok" or result in _ERROR_CODES else OTHER
-            self.provider_duration.labels(self._backend(attempt.backend), result).observe(attempt.latency_ms / 1000)
+            backend = self._backend(attempt.backend)
+            self._child(self.provider_duration, backend, result).observe(attempt.latency_ms / 1000)
 
     def observe_wait(self, priority: str, seconds: float) -> None:
-        self.queue_wait.labels(priority).observe(max(seconds, 0.0))
+        self._child(self.queue_wait, priority).observe(max(seconds, 0.0))
 
     def rate_limited(self, blocked_by: str | None, retry_after_s: float) -> None:
         """A rate limit refused a call; ``blocked_by`` is the limit's key (``backend:NAME:rpm``,

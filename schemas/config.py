@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -16,15 +17,20 @@ __all__ = [
     "BreakerSettings",
     "CacheRouteSettings",
     "CacheSettings",
+    "ConsoleKey",
+    "ConsoleRole",
+    "ConsoleSettings",
     "FrontDoorSettings",
     "HealthSettings",
     "HookConfig",
+    "HttpTransport",
     "KafkaSettings",
     "LimitSettings",
     "LogLevel",
     "LoggingSettings",
     "ModelCaps",
     "ModelPrice",
+    "ProviderSettings",
     "RateLimit",
     "RedisSettings",
     "RetrySettings",
@@ -186,6 +192,19 @@ class BackendConfig(_Strict):
         return "*" in self.models or model in self.models
 
 
+HttpTransport = Literal["aiohttp", "httpx"]
+
+
+class ProviderSettings(_Strict):
+    """How every backend's HTTP client is built (the httpx API either way; the transport moves the bytes)."""
+
+    http_transport: HttpTransport = Field(
+        default="aiohttp",
+        description="aiohttp: httpx's API on aiohttp's connection pool and parser (a routed call costs a third or less "
+        "of the CPU it costs on httpx's own: python -m benchmarks overhead); httpx: httpx's own transport (httpcore)",
+    )
+
+
 class RetrySettings(_Strict):
     """Durable retries: exponential backoff with full jitter, capped; Retry-After wins; deadline-aware.
 
@@ -325,6 +344,17 @@ class WorkerSettings(_Strict):
         description="how often the worker hands freed heap memory back to the OS (glibc malloc_trim, in a thread); "
         "0 = never. Threads that embed and decode leave freed memory in glibc's arenas, which a long run's RSS "
         "counts as growth",
+    )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="the worker's event loop: uvloop (faster socket writes and callbacks; every request is several "
+        "Kafka, Redis and HTTP round trips) or the standard asyncio loop (also when uvloop is not installed)",
+    )
+    gc_gen0_threshold: int = Field(
+        default=20_000,
+        ge=0,
+        description="the collector's young-generation threshold in the worker (Python's default 700 runs a pass "
+        "every few requests); 0 = Python's default",
     )
 
 
@@ -738,6 +768,47 @@ class FrontDoorSettings(_Strict):
         return self
 
 
+class ConsoleRole(StrEnum):
+    """What a console key may do: ``viewer`` sees every panel, ``admin`` may also replay dead letters."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
+class ConsoleKey(_Strict):
+    """One key of the operations console (``llm-router console``); only its SHA-256 is kept, as for the front
+    door's keys (``printf %s "$KEY" | sha256sum``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="label in logs (never the key)")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
+    role: ConsoleRole = Field(default=ConsoleRole.VIEWER, description="admin: may replay dead letters; viewer: reads")
+
+
+class ConsoleSettings(_Strict):
+    """The operations console (``llm-router console``): a live web page of backends, queues, cache, cost, failures
+    and dead letters, read from Kafka and the workers' ``/metrics``."""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
+    port: int = Field(default=8090, ge=0, le=65535)
+    keys: list[ConsoleKey] = Field(default_factory=list, description="the keys it accepts (hashed), with their role")
+    workers: list[str] = Field(
+        default_factory=list,
+        description="the workers' /metrics URLs it scrapes; empty: http://127.0.0.1:<worker.metrics_port>/metrics",
+    )
+    refresh_s: float = Field(default=1.0, gt=0, description="how often the page is updated (server-sent events)")
+    history_points: int = Field(default=120, ge=2, description="points kept per chart (one per refresh)")
+    failures_kept: int = Field(default=50, ge=1, description="recent failure events shown")
+    dead_letters_shown: int = Field(default=200, ge=1, description="newest matching dead letters listed")
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Self:
+        for what in ("name", "sha256"):
+            values = [getattr(k, what) for k in self.keys]
+            if len(values) != len(set(values)):
+                raise ValueError(f"console.keys: duplicate {what}")
+        return self
+
+
 class RouterConfig(_Strict):
     """The whole configuration of a router deployment."""
 
@@ -760,6 +831,8 @@ class RouterConfig(_Strict):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     frontdoor: FrontDoorSettings = Field(default_factory=FrontDoorSettings, description="llm-router serve")
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings, description="llm-router console")
 
     @model_validator(mode="after")
     def _tenant_ids(self) -> Self:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["ManagedProcess", "port_open", "start_fake_provider", "start_worker"]
+__all__ = ["ManagedProcess", "port_open", "start_fake_provider", "start_fake_providers", "start_worker"]
 
 
 def port_open(host: str, port: int) -> bool:
@@ -92,11 +92,48 @@ def start_worker(
     )
 
 
-async def start_fake_provider(port: int, log_path: Path, *, timeout_s: float = 20.0) -> ManagedProcess:
+def _fake_provider_args(port: int, *, reuse_port: bool, uvloop: bool) -> list[str]:
+    args = [sys.executable, "-m", "streams.cli", "fake-provider", "--port", str(port)]
+    return args + ["--reuse-port"] * reuse_port + ["--uvloop"] * uvloop
+
+
+async def start_fake_providers(
+    port: int, log_dir: Path, *, processes: int, uvloop: bool = True, timeout_s: float = 30.0
+) -> list[ManagedProcess]:
+    """``processes`` fake providers sharing ``port`` (SO_REUSEPORT): the kernel spreads connections over them, so
+    a benchmark's provider is not one saturated event loop. Each logs to ``log_dir/fake-provider-<i>.log`` and
+    keeps its own fault plans: only for load with no faults. Returns once every one of them listens."""
+    procs = [
+        ManagedProcess(
+            f"fake-provider-{i}",
+            _fake_provider_args(port, reuse_port=True, uvloop=uvloop),
+            log_dir / f"fake-provider-{i}.log",
+        )
+        for i in range(processes)
+    ]
+    deadline = time.monotonic() + timeout_s
+    waiting = list(procs)
+    while waiting and time.monotonic() < deadline:
+        for proc in list(waiting):
+            if not proc.alive():
+                for p in procs:
+                    p.stop()
+                raise RuntimeError(f"fake provider exited:\n{proc.tail()}")
+            if f"fake provider ready (pid {proc.pid})" in proc.tail(5):  # logs append: this process's line
+                waiting.remove(proc)
+        await asyncio.sleep(0.05)
+    if waiting:
+        for p in procs:
+            p.stop()
+        raise RuntimeError(f"{len(waiting)} of {processes} fake providers did not listen on {port} in {timeout_s}s")
+    return procs
+
+
+async def start_fake_provider(
+    port: int, log_path: Path, *, timeout_s: float = 20.0, reuse_port: bool = False, uvloop: bool = False
+) -> ManagedProcess:
     """Start ``llm-router fake-provider`` on ``port`` and wait until it answers."""
-    proc = ManagedProcess(
-        "fake-provider", [sys.executable, "-m", "streams.cli", "fake-provider", "--port", str(port)], log_path
-    )
+    proc = ManagedProcess("fake-provider", _fake_provider_args(port, reuse_port=reuse_port, uvloop=uvloop), log_path)
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:

@@ -187,7 +187,7 @@ class Engine:
         config did not change keep their provider and connections."""
         if any(r.match.exemplars for r in cfg.routes) and self.exemplar_embedder is None:
             raise ConfigError("the first route with exemplars needs an embedding model: restart the worker to add it")
-        pool = BackendPool(cfg.backends, reuse=self.pool)
+        pool = BackendPool(cfg.backends, transport=cfg.providers.http_transport, reuse=self.pool)
         try:
             hooks = build_hooks(cfg.hooks, self.hook_context(), previous=self.processor.hooks)
             same = [(r.name, r.match.exemplars) for r in cfg.routes] == [
@@ -301,7 +301,7 @@ async def build_engine(
     metrics.know(cfg)  # tenants, models, routes, backends it does not name are labelled "other": bounded series
     cache_embedder, route_embedder = await _embedders(cfg)
     wid = worker_id()
-    pool = BackendPool(cfg.backends)
+    pool = BackendPool(cfg.backends, transport=cfg.providers.http_transport)
     breaker = RedisBreaker.for_redis(cfg.redis) if cfg.redis.enabled else None
     idempotency, circuits, limiter, leases = _shared_state(cfg, breaker)
     cache = _cache(cfg, cache_embedder, breaker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from typing import Literal
@@ -21,9 +22,15 @@ class FaultPlan(BaseModel):
 
     api_key: str | None = Field(default=None, description="calls without this key are answered 401 (revoked key)")
     models: list[str] | None = Field(default=None, description="models served; any other is answered 404")
-    latency_ms: float = Field(default=0.0, ge=0, description="mean added latency")
+    latency_ms: float = Field(default=0.0, ge=0, description="added latency: the mean, or the median for lognormal")
     latency_jitter_ms: float = Field(default=0.0, ge=0, description="spread: +/- for uniform, ignored for fixed")
-    latency_dist: Literal["fixed", "uniform", "exponential"] = "uniform"
+    latency_dist: Literal["fixed", "uniform", "exponential", "lognormal"] = "uniform"
+    latency_sigma: float = Field(
+        default=0.6,
+        ge=0,
+        description="lognormal only: standard deviation of the latency's logarithm (real providers: a long right "
+        "tail, so slots are not released in synchronized waves)",
+    )
     error_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls answered with error_status")
     error_status: int = Field(default=500, ge=400, le=599)
     rate_limit_rate: float = Field(default=0.0, ge=0, le=1, description="share of calls answered 429")
@@ -52,6 +59,8 @@ class FaultPlan(BaseModel):
         return self.outage_until is not None and (time.time() if now is None else now) < self.outage_until
 
     def draw_latency(self, rng: random.Random) -> float:
+        if self.latency_dist == "lognormal" and self.latency_ms:
+            return self.latency_ms * math.exp(rng.gauss(0.0, self.latency_sigma)) / 1000
         if self.latency_dist == "exponential" and self.latency_ms:
             return rng.expovariate(1.0 / self.latency_ms) / 1000
         if self.latency_dist == "uniform" and self.latency_jitter_ms:

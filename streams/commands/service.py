@@ -42,8 +42,24 @@ def _fake_provider(args: argparse.Namespace) -> int:
 
     from infra.fake_provider.server import build_app
 
+    if args.uvloop:
+        import uvloop
+
+        uvloop.install()
     print(f"fake provider on http://{args.host}:{args.port} (OpenAI: /b/<backend>/v1/chat/completions)", flush=True)
-    web.run_app(build_app(args.seed), host=args.host, port=args.port, print=None, access_log=None)
+
+    def ready(_: str) -> None:
+        print(f"fake provider ready (pid {os.getpid()})", flush=True)  # start_fake_providers waits for this line
+
+    web.run_app(
+        build_app(args.seed),
+        host=args.host,
+        port=args.port,
+        print=ready,
+        access_log=None,
+        reuse_port=args.reuse_port or None,
+        backlog=1024,
+    )
     return 0
 
 
@@ -68,6 +84,13 @@ def register(sub: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
     f.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     f.add_argument("--port", type=int, default=8900, help="port to listen on (default: %(default)s)")
     f.add_argument("--seed", type=int, default=None, help="random seed of the fault injection (default: random)")
+    f.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="SO_REUSEPORT: several processes share the port and the kernel spreads connections over them "
+        "(each process keeps its own fault plans and counters)",
+    )
+    f.add_argument("--uvloop", action="store_true", help="run on uvloop instead of asyncio's default loop")
 
     d = add_command(sub, "demo", "fake providers + a worker + a mixed workload, then a summary", parents, _demo)
     d.add_argument("--requests", type=int, default=300, help="valid requests to send (default: %(default)s)")

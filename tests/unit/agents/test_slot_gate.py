@@ -146,3 +146,14 @@ async def test_adaptive_reservation_follows_the_class_concurrency() -> None:
     gate.release(Priority.BATCH)
     gate._track(Priority.CRITICAL, 0)
     assert gate.reserved_slots(32) == {}
+
+
+async def test_a_free_slot_with_a_deadline_is_taken_without_a_loop_turn() -> None:
+    """A free slot is handed over at once: no timer armed, no wait for the next loop iteration (the CPU of a
+    loop turn per call, in library mode at low concurrency)."""
+    gate = SlotGate(FairScheduler(), 2)
+    turned: list[bool] = []
+    asyncio.get_running_loop().call_soon(turned.append, True)
+    await gate.acquire(Ticket(Priority.NORMAL, "t", arrival=0.0), timeout_s=5.0)
+    assert turned == []
+    assert gate.in_use == 1
