@@ -13,6 +13,7 @@ import sys
 from schemas.errors import RouterError
 from streams.commands import cache, config_of, dlq, send, serve, service
 from streams.commands import config as config_commands
+from streams.console import command as console_command
 
 __all__ = ["build_parser", "main"]
 
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}", help="print the version")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = [global_options(top_level=False)]
-    for group in (service, serve, send, dlq, cache, config_commands):
+    for group in (service, serve, send, dlq, cache, config_commands, console_command):
         group.register(sub, parents)
     return parser
 

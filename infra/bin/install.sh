@@ -31,3 +31,11 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
 else
   log ".venv is up to date"
 fi
+
+# the console's browser tests (Playwright) drive Debian's Chromium: never `playwright install` (no downloads)
+if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromium >/dev/null; then
+  log "installing Debian's chromium package (browser tests of the console)"
+  export DEBIAN_FRONTEND=noninteractive
+  run_as_root apt-get update -qq >&2
+  run_as_root apt-get install -y -qq chromium >&2
+fi
