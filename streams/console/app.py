@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 from schemas.config import ConsoleKey
 from schemas.errors import ConfigError
+from streams.asgi_body import read_body
 from streams.console.auth import ConsoleAuth, clear_cookie, session_cookie
 from streams.console.dlq_view import ReplayAsk, filter_from_query
 from streams.console.pages import Reply, console_page, login_page, static_file
@@ -138,19 +139,7 @@ class ConsoleApp:
 
 
 async def _body(receive: Receive) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _MAX_BODY:
-            raise ConfigError(f"request body over {_MAX_BODY} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    return await read_body(receive, _MAX_BODY, lambda: ConfigError(f"request body over {_MAX_BODY} bytes"))
 
 
 async def _send(send: Send, reply: Reply) -> None:

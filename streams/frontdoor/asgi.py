@@ -13,6 +13,7 @@ from typing import Any
 
 from infra.log_context import request_scope
 from schemas.openai_api import ApiError, ApiErrorType, DoorCode
+from streams.asgi_body import read_body
 from streams.frontdoor.door import FrontDoor, Reply
 
 __all__ = ["DoorApp"]
@@ -100,25 +101,16 @@ class DoorApp:
         return await handler(headers, body)
 
     async def _body(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise ApiError(
-                    413,
-                    ApiErrorType.INVALID_REQUEST,
-                    DoorCode.BODY_TOO_LARGE,
-                    f"request body over {self.max_body_bytes} bytes",
-                )
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+        return await read_body(
+            receive,
+            self.max_body_bytes,
+            lambda: ApiError(
+                413,
+                ApiErrorType.INVALID_REQUEST,
+                DoorCode.BODY_TOO_LARGE,
+                f"request body over {self.max_body_bytes} bytes",
+            ),
+        )
 
 
 async def _send(send: Send, reply: Reply) -> None:
