@@ -347,8 +347,8 @@ class WorkerSettings(_Strict):
     )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="asyncio",
-        description="the worker's event loop: asyncio (the default: under uvloop the first config reload after a "
-        "start took ~1.05 s to reach requests, 0.08 s under asyncio, and no CPU gain was measured yet) or uvloop "
+        description="the worker's event loop: asyncio (the default: uvloop's CPU gain has not been measured on a "
+        "quiet machine yet) or uvloop "
         "(faster socket writes and callbacks in principle; falls back to asyncio when not installed)",
     )
     gc_gen0_threshold: int = Field(

@@ -92,6 +92,7 @@ async def create_app(config: RouterConfig, *, config_path: str | None = None, **
     Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     engine = await build_engine(config, FaustPublisher(app))
     app.router_service = service = build_service(engine, config_path=config_path)
+    await service.start_watch()  # before Faust consumes: the first requests run what is on disk now
     register_router_agents(app, service.topics, service.pipeline, concurrency=config.worker.concurrency_per_class)
     register_retry_agents(app, service.topics, config.worker.retry.tiers_s, service.forwarder)
     service.engine.metrics.sources.paused = lambda: paused_partitions(app)

@@ -185,7 +185,10 @@ class ConfigWatcher:
         self._env = env
         self._debounce_ms = debounce_ms
         self._digest = _digest(self.path)
+        #: the watch is in place (a later change is seen)
         self.ready = asyncio.Event()
+        #: ... and the file was checked once it was (the engine runs what is on disk, or rejected it)
+        self.current = asyncio.Event()
 
     def _concerns(self, changed: str) -> bool:
         name = Path(changed).name
@@ -202,7 +205,10 @@ class ConfigWatcher:
         async for changes in watch:
             if not self.ready.is_set():  # the watch is in place: catch a change made before it was
                 self.ready.set()
-                await self.check(force=True)  # the engine may run an older file than this watch first read
+                try:
+                    await self.check(force=True)  # the engine may run an older file than this watch first read
+                finally:
+                    self.current.set()
             elif any(self._concerns(p) for _, p in changes):
                 await self.check()
 

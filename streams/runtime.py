@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 
 #: the most :meth:`Engine.aclose` waits for background tasks and resources before it leaves them behind
 CLOSE_TIMEOUT_S = 1.0
+#: a worker waits this long for its config watch before it consumes (typically ~0.2 s: the first poll)
+WATCH_START_TIMEOUT_S = 10.0
 
 
 def worker_id() -> str:
@@ -414,13 +416,25 @@ class Service:
     directory: TopicDirectory | None = None
     #: the config file to watch for hot reloads (``None``: no watch)
     config_path: str | os.PathLike[str] | None = None
+    _watch: ConfigWatcher | None = field(default=None, init=False)
+
+    async def start_watch(self, timeout_s: float = WATCH_START_TIMEOUT_S) -> None:
+        """Watch the config file, and return once the file has been checked: a worker must not consume before,
+        or an edit made while it started (config loaded, group being joined) is not in force for its first
+        requests. Past ``timeout_s`` the worker goes on (the watch still catches up) and says so."""
+        if self.config_path is None or self._watch is not None:
+            return
+        self._watch = self.engine.watcher(self.config_path)
+        self.engine.spawn(self._watch.run(), "config-watch")
+        try:
+            await asyncio.wait_for(self._watch.current.wait(), timeout_s)
+        except TimeoutError:
+            log.warning("the config watch was not in place after %.0f s; starting anyway", timeout_s)
 
     def start_background(self) -> None:
-        """The engine's background work, plus the worker's own: GC and loop-lag watch, the metrics endpoint,
-        the watch of the config file."""
+        """The engine's background work, plus the worker's own: GC and loop-lag watch, the metrics endpoint
+        (the config watch starts before: :meth:`start_watch`)."""
         engine = self.engine
-        if self.config_path is not None:
-            engine.spawn(engine.watcher(self.config_path).run(), "config-watch")
         engine.metrics.watch_gc()
         engine.spawn(engine.metrics.watch_loop_lag(), "loop-lag")
         worker = engine.config.worker

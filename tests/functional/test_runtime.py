@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agents.health_service import HealthService
 from agents.pipeline import Pipeline
@@ -18,6 +19,7 @@ from agents.routing import ModelRouter
 from agents.slot_gate import SlotGate
 from infra.cache.semantic_cache import SemanticCache
 from infra.circuit_store import NullCircuitStore
+from infra.config_loader import load_config
 from infra.idempotency import NullIdempotencyStore
 from infra.leases import LocalLeases
 from infra.providers.pool import BackendPool
@@ -32,8 +34,8 @@ from tests.doubles import ignore_cancellation as _ignore_cancellation
 PROMPT_S = 3.0
 
 
-def _config(**extra: Any) -> RouterConfig:
-    data: dict[str, Any] = {
+def _data(**extra: Any) -> dict[str, Any]:
+    return {
         "kafka": {"bootstrap_servers": "127.0.0.1:9", "consumer_group": "rt-test"},
         "redis": {"enabled": False},
         "cache": {"enabled": False},
@@ -44,7 +46,10 @@ def _config(**extra: Any) -> RouterConfig:
         "security": {"tenancy": "trusted-producers", "router_keys": [{"key": "runtime-tests-router-key-0123456789"}]},
         **extra,
     }
-    return RouterConfig.model_validate(data)
+
+
+def _config(**extra: Any) -> RouterConfig:
+    return RouterConfig.model_validate(_data(**extra))
 
 
 async def _returns_promptly(aw: Any) -> None:
@@ -174,3 +179,28 @@ async def test_every_redis_store_shares_one_breaker_and_every_fallback_is_in_the
         assert components == {"redis", "idempotency", "circuits", "rate_limits", "leases", "cache", "embedder"}
     finally:
         await engine.aclose()
+
+
+async def test_a_config_edited_before_the_worker_consumes_is_in_force_once_the_app_is_built(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """CI, issue 15's reload test: the watch started only once Faust was ready (partitions assigned, consumer
+    running), so a worker that loaded its config, then saw the file edited while it joined the group, answered
+    requests under the old config for ~1 s, until its watch was in place. The watch is now in place, and the file
+    checked, before the app is handed to Faust."""
+    from streams.app import create_app
+    from streams.config_reload import config_version
+
+    monkeypatch.setenv("LLM_ROUTER_STATE_DIR", str(tmp_path / "state"))
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump(_data()))
+    loaded = load_config(path, env={})
+    backend = {"name": "p", "base_url": "http://127.0.0.1:9/v1", "models": ["gpt-4o-mini", "gpt-4o"]}
+    path.write_text(yaml.safe_dump(_data(default_model="gpt-4o", backends=[backend])))
+    app = await create_app(loaded, config_path=str(path))
+    try:
+        engine = app.router_service.engine
+        assert engine.config.default_model == "gpt-4o"
+        assert engine.version == config_version(load_config(path, env={}))
+    finally:
+        await app.router_service.aclose()
