@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.train_cache_prior import STREAM, collect, fit_prior
-from infra.cache.stream_eval import StreamItem, _split_file, evaluate_stream, load_stream, select_half
+from infra.cache.stream_eval import StreamItem, evaluate_stream, load_stream, select_half, split_file
 from infra.embeddings import create_embedder
 from schemas.config import CacheSettings
 
@@ -38,7 +38,7 @@ def fold_of(group: str) -> int:
 
 
 def _folds(items: list[StreamItem]) -> list[list[StreamItem]]:
-    split = _split_file(STREAM) or {}
+    split = split_file(STREAM) or {}
     group_of = {i: g for g, intents in split.get("groups", {}).items() for i in intents}
     return [[it for it in items if fold_of(group_of.get(it.intent, it.intent)) == k] for k in (0, 1)]
 

@@ -38,6 +38,7 @@ __all__ = [
     "oracle_answer",
     "replay",
     "select_half",
+    "split_file",
     "static_baseline",
     "static_replay",
 ]
@@ -63,7 +64,7 @@ def load_stream(path: str | Path) -> list[StreamItem]:
         raise ConfigError(f"cannot read stream file {path}: {exc.strerror}") from None
     if not rows or [c.strip() for c in rows[0][:2]] != ["prompt", "intent"]:
         raise ConfigError(f"{path}: the first line must be the header 'prompt<TAB>intent'")
-    langs = (_split_file(path) or {}).get("langs", {})
+    langs = (split_file(path) or {}).get("langs", {})
     items = []
     for n, row in enumerate(rows[1:], start=2):
         if not row or all(not c.strip() for c in row):
@@ -77,7 +78,8 @@ def load_stream(path: str | Path) -> list[StreamItem]:
     return items
 
 
-def _split_file(path: str | Path) -> dict[str, Any] | None:
+def split_file(path: str | Path) -> dict[str, Any] | None:
+    """The frozen tune/holdout split beside a stream (``<stem>_split.json``), ``None`` when it has none."""
     p = Path(path)
     split = p.with_name(f"{p.stem}_split.json")
     if not split.exists():
@@ -91,7 +93,7 @@ def select_half(items: list[StreamItem], path: str | Path, half: str) -> list[St
     """The tune or holdout half of the stream (its intents, in arrival order), or all of it."""
     if half == "all":
         return items
-    split = _split_file(path)
+    split = split_file(path)
     if split is None or half not in split.get("halves", {}):
         raise ConfigError(f"--half {half}: no split file with that half next to {path}")
     intents = set(split["halves"][half]["intents"])
