@@ -105,9 +105,12 @@ class RequestClaims:
 
     async def answered(self, owned: Owned, response: bytes) -> None:
         """Remember the answer (before it is published: a crash after this is answered from memory), then drop
-        the claim; copies waiting on it find the answer on their next look."""
-        await self._store.put(owned.key, response)
-        await self.release(owned)
+        the claim, in one store call; copies waiting on it find the answer on their next look. An unchecked claim
+        (no shared state when it was taken) has nothing to drop: the answer is still written if Redis is back."""
+        if owned.checked and not owned.released:
+            await self._store.answer(owned.key, owned.token, response)
+        else:
+            await self._store.put(owned.key, response)
         owned.released = True
 
     async def release(self, owned: Owned) -> None:

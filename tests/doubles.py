@@ -48,6 +48,12 @@ class MemoryIdempotency:
         self.claims[key] = (token, self.now + ttl_s)
         return True
 
+    async def answer(self, key: str, token: str, response: bytes) -> None:
+        if not self.unavailable:
+            self.done[key] = response
+            if self._holder(key) == token:
+                del self.claims[key]
+
     async def release(self, key: str, token: str) -> None:
         if self._holder(key) == token:
             del self.claims[key]

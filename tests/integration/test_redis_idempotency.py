@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from infra.idempotency import RedisIdempotencyStore
+from infra.idempotency import ClaimState, RedisIdempotencyStore
 from infra.rate_limits import LimitUse, RedisRateLimiter
 from schemas.config import RedisSettings
 from schemas.events import ChatMessage, ChatRequest
@@ -26,6 +26,25 @@ async def test_store_round_trip_and_ttl(redis_url: str) -> None:
         assert await store.get("r1") == b'{"x": 1}'
         await asyncio.sleep(2.1)
         assert await store.get("r1") is None  # expired by Redis itself
+    finally:
+        await store.aclose()
+
+
+async def test_answer_stores_the_response_and_drops_only_its_own_claim(redis_url: str) -> None:
+    """One round trip for "remember the answer, give the claim back" (issue 18): the claim goes only if it is
+    still ours; a copy that took over an expired claim keeps it."""
+    store = RedisIdempotencyStore(RedisSettings(url=redis_url, key_prefix=f"t-{uuid.uuid4().hex}:", result_ttl_s=60))
+    try:
+        assert (await store.claim("r1", "mine", 5)).state is ClaimState.OWNED
+        await store.answer("r1", "mine", b"ok")
+        assert await store.get("r1") == b"ok"
+        assert (await store.claim("r1", "other", 5)).state is ClaimState.ANSWERED
+        assert (await store.claim("r2", "theirs", 5)).state is ClaimState.OWNED
+        await store.answer("r2", "mine", b"late")  # our claim had expired and was taken over
+        assert await store.get("r2") == b"late"
+        assert not await store.renew("r2", "mine", 5) and await store.renew("r2", "theirs", 5)
+        ttl = await store._redis.ttl(store._key("r1"))  # type: ignore[attr-defined]
+        assert 0 < ttl <= 60
     finally:
         await store.aclose()
 
