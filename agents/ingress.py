@@ -20,7 +20,15 @@ from pydantic import ValidationError
 from infra.signing_keys import Keyring
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError
-from schemas.events import ChatRequest, DeadLetterReason, ErrorCode, RetryState, utcnow, valid_identifier
+from schemas.events import (
+    CancelRequest,
+    ChatRequest,
+    DeadLetterReason,
+    ErrorCode,
+    RetryState,
+    utcnow,
+    valid_identifier,
+)
 from schemas.signing import sign_retry, verify_request, verify_retry
 from schemas.wire import MAX_RETRY_ROUNDS, Header, TopicNames, valid_tenant
 
@@ -163,6 +171,17 @@ class Ingress:
             self.failures_topic(tenant),
             self.idempotency_key(raw, request),
         )
+
+    def cancel_key(self, raw: RawMessage, cancel: CancelRequest) -> str | Refused:
+        """The idempotency key a cancel withdraws, when the router believes who sent it: in signed tenancy only
+        the tenant's key may cancel its requests (else anyone could stop anyone's calls)."""
+        if not valid_tenant(cancel.tenant):
+            why = f"tenant {cancel.tenant!r} is not a valid tenant id"
+            return Refused(DeadLetterReason.INVALID_MESSAGE, ErrorCode.INVALID_TENANT, why)
+        if self.policy.signed and not self._authentic(raw, cancel.tenant):
+            why = f"cancel not signed by a key of tenant {cancel.tenant!r} ({Header.SIGNATURE} header missing or wrong)"
+            return Refused(DeadLetterReason.UNAUTHENTICATED, ErrorCode.UNAUTHENTICATED, why)
+        return f"{cancel.tenant}:{cancel.request_id}"
 
     def requester_topic(self, raw: RawMessage, tenant: str | None, request_id: str | None) -> str | None:
         """Where to answer a record whose body did not validate but names its request (id, tenant): the tenant's

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from agents.retry_planner import GiveUp, RetryPlan, WaitNotice
 from agents.round_state import RoundState
 from agents.routing import Candidate
+from agents.streaming import ChunkStream
+from agents.token_estimate import estimate_prompt_tokens
 from infra.cache.semantic_cache import CacheLookup
 from infra.pricing import PriceTable
 from infra.providers.pool import BackendPool
@@ -24,6 +26,7 @@ from schemas.events import (
     Latency,
     RetryState,
     Stage,
+    Usage,
 )
 from schemas.protocols import ProviderResult
 
@@ -114,6 +117,22 @@ class OutcomeBuilder:
         )
         outcome.expired = True
         return outcome
+
+    def cancelled(self, request: ChatRequest, why: str, stream: ChunkStream | None, *, queued_s: float) -> ChatResponse:
+        """The requester withdrew the request. A streamed one is charged for what it received: the provider
+        reports usage only at the end of a stream, so prompt and streamed text are estimated (~4 characters a
+        token) and priced at the model that streamed them."""
+        response = self._base(request)
+        response.status = "error"
+        response.latency = Latency(queue_ms=queued_s * 1000, total_ms=queued_s * 1000)
+        if stream is not None and stream.sent:
+            response.backend, response.model = stream.backend, stream.model
+            response.usage = Usage(prompt_tokens=estimate_prompt_tokens(request), completion_tokens=stream.tokens)
+            model = stream.model or ""
+            response.cost_usd = self._prices.cost(model, response.usage.prompt_tokens, stream.tokens)
+            why += f"; usage estimated from the {stream.sent} chunks streamed before"
+        response.error = ErrorInfo(code=ErrorCode.CANCELLED, message=why)
+        return response
 
     def no_route(self, round_: RoundState, code: ErrorCode | str, message: str) -> Outcome:
         """Nothing may serve it: no backend serves the model, or the tenant is not entitled (``forbidden``)."""

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from agents.cancellation import Cancellations
 from agents.ingress import Admitted, Ingress, RawMessage, Refused, TopicDirectory
 from agents.outcomes import Outcome
 from agents.processor import RequestProcessor
@@ -33,7 +34,7 @@ from infra.log_context import (
     trace_id_of,
 )
 from schemas.config import WorkerSettings
-from schemas.errors import MessageError, WorkerStop
+from schemas.errors import MessageError, RequestCancelled, WorkerStop
 from schemas.events import (
     Attempt,
     ChatChunk,
@@ -104,6 +105,7 @@ class PipelineStats:
     expired: int = 0
     internal_errors: int = 0
     refused: int = 0  # unauthenticated, invalid tenant, forbidden reply_to
+    cancelled: int = 0  # withdrawn by their requester (CancelRequest): answered "cancelled", no dead letter
     claim_waits: int = 0  # copies that found their request being served by another copy and waited
     retry_states_dropped: int = 0  # forged, foreign or over-the-cap retry headers ignored (served as new)
     dead_letters: dict[str, int] = field(default_factory=dict)  # by reason (llm_router_dead_letters_total)
@@ -131,6 +133,7 @@ class Pipeline:
         idempotency: IdempotencyStore,
         *,
         claims: RequestClaims | None = None,
+        cancels: Cancellations | None = None,
         directory: TopicDirectory | None = None,
         retry_tiers_s: list[float] | None = None,
         cost_unit: str = "requests",
@@ -151,6 +154,7 @@ class Pipeline:
         self._directory = directory
         self._gate = gate
         self._claims = claims or RequestClaims(idempotency)
+        self.cancels = cancels or Cancellations()
         self._tiers = retry_tiers_s or list(DEFAULT_RETRY_TIERS_S)
         self.stats = PipelineStats()
 
@@ -341,16 +345,23 @@ class Pipeline:
         request = admitted.request
         stream = self._chunk_stream(admitted, headers) if request.stream else None
         token = CURRENT_STREAM.set(stream)
+        started = self._gate.clock()
         try:
-            async with self._claims.held(claim):
+            async with self.cancels.cancellable(admitted.idempotency_key), self._claims.held(claim):
                 outcome = await serve(
                     request,
                     self._processor,
                     self._gate,
-                    arrival=self._gate.clock() - admitted.queued_s,
+                    arrival=started - admitted.queued_s,
                     cost=cost_units(request, self._cost_unit),
                     state=admitted.state,
                 )
+        except RequestCancelled as exc:
+            elapsed_ms = (self._gate.clock() - started) * 1000
+            cancelled = self._processor.outcomes.cancelled(request, exc.message, stream, queued_s=admitted.queued_s)
+            cancelled.latency.total_ms += elapsed_ms
+            await self._publish_cancelled(admitted, cancelled, headers)
+            return
         finally:
             CURRENT_STREAM.reset(token)
         if outcome.expired:
@@ -363,6 +374,19 @@ class Pipeline:
         reply = tracing.record_attributes(admitted.reply_topic)
         with tracing.span(tracing.SpanName.RESPONSE_PRODUCE, attributes=reply):
             await self._publish(raw, admitted, outcome, tracing.inject(headers), claim)  # the reply continues the trace
+
+    async def _publish_cancelled(
+        self, admitted: Admitted, response: ChatResponse, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """The requester withdrew the request: its outcome still goes to the reply topic (usage and cost of what
+        was streamed), but it is not remembered as the answer (a retry with the same request id is served anew)
+        and not dead-lettered (nothing failed)."""
+        key = admitted.request.request_id.encode()
+        await self._send(admitted.reply_topic, encode(response), key=key, headers=headers)
+        self.stats.cancelled += 1
+        self._log_response(response, None, admitted.request)
+        if self._on_response is not None:
+            self._on_response(response)
 
     def _chunk_stream(self, admitted: Admitted, headers: list[tuple[str, bytes]]) -> ChunkStream:
         """Chunks go to the reply topic, keyed by request id like the response (one partition: in order), each

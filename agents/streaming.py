@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 
+from agents.token_estimate import estimate_text_tokens
 from schemas.events import ChatChunk, ChatRequest, ChatResponse
 
 __all__ = ["CURRENT_STREAM", "ChunkSend", "ChunkStream", "current_stream", "whole_answer_chunk"]
@@ -25,6 +26,11 @@ class ChunkStream:
         self._request = request
         self._send = send
         self.sent = 0
+        #: estimated tokens of the text sent, and the backend and model that sent the last chunk (a cancelled
+        #: stream's usage is estimated from them: the provider reports usage only at the end)
+        self.tokens = 0
+        self.backend: str | None = None
+        self.model: str | None = None
 
     def for_backend(self, backend: str, model: str) -> Callable[[str], Awaitable[None]]:
         """The delta sink of one provider call."""
@@ -44,6 +50,8 @@ class ChunkStream:
             model=model,
         )
         self.sent += 1
+        self.tokens += estimate_text_tokens(delta)
+        self.backend, self.model = backend, model
         await self._send(chunk)
 
 

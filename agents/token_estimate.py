@@ -9,7 +9,13 @@ import re
 
 from schemas.events import ChatRequest
 
-__all__ = ["DEFAULT_COMPLETION_TOKENS", "cost_units", "estimate_prompt_tokens", "estimate_request_tokens"]
+__all__ = [
+    "DEFAULT_COMPLETION_TOKENS",
+    "cost_units",
+    "estimate_prompt_tokens",
+    "estimate_request_tokens",
+    "estimate_text_tokens",
+]
 
 DEFAULT_COMPLETION_TOKENS = 256  # assumed output when a request sets no max_tokens
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")

@@ -291,6 +291,13 @@ class RouterMetrics:
             buckets=_REQUEST_BUCKETS,
             registry=self.registry,
         )
+        self.cancels = Counter(
+            "llm_router_cancels",
+            "requesters' cancels read: stopped (work in flight here), remembered (not served here, or not yet), "
+            "refused (not believed: unsigned, bad tenant), invalid (not a CancelRequest)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "llm_router_requests",
             "terminal outcomes: ok (provider answer), cached, error (with its code)",

@@ -15,6 +15,7 @@ __all__ = [
     "MessageError",
     "NoRouteError",
     "ProviderError",
+    "RequestCancelled",
     "RouterError",
     "WorkerStop",
 ]
@@ -92,6 +93,12 @@ class DeadlineExpired(RouterError):
     """The request's deadline passed before it could be served."""
 
     code: str = ErrorCode.DEADLINE_EXPIRED
+
+
+class RequestCancelled(RouterError):
+    """The requester withdrew the request while it was queued or served (a :class:`CancelRequest`)."""
+
+    code: str = ErrorCode.CANCELLED
 
 
 class CacheError(RouterError):

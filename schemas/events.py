@@ -16,6 +16,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Attempt",
     "CachePolicy",
+    "CancelRequest",
     "ChatChunk",
     "ChatMessage",
     "ChatRequest",
@@ -152,6 +153,7 @@ class ErrorCode(StrEnum):
     DEADLINE_EXPIRED = "deadline_expired"
     RETRIES_EXHAUSTED = "retries_exhausted"
     INTERNAL_ERROR = "internal_error"
+    CANCELLED = "cancelled"  # the requester withdrew the request (CancelRequest: a client left the front door)
     # raised, not published
     CONFIG_INVALID = "config_invalid"
     PUBLISH_FAILED = "publish_failed"  # WorkerStop: an outcome could not be published; the worker stops
@@ -291,6 +293,23 @@ class ChatRequest(_Event):
     def prompt_text(self) -> str:
         """The user-visible text of the conversation (used for logs, routing and caching)."""
         return "\n".join(m.content for m in self.messages if m.role == "user")
+
+
+class CancelRequest(_Event):
+    """The requester withdraws a request (``<prefix>.cancels``): the front door sends one when its client
+    disconnects or its deadline passes, the SDK on :meth:`RouterClient.cancel`. Every worker reads every cancel; the
+    one serving the request stops the provider call and answers ``cancelled``; one that has not started it yet
+    answers so when it comes. Signed like a request in signed tenancy: a tenant cancels only its own requests."""
+
+    request_id: Identifier
+    tenant: Identifier = "default"
+    reason: str = Field(default="client_disconnected", max_length=200)
+    at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class Usage(BaseModel):

@@ -75,6 +75,7 @@ class DoorCode(StrEnum):
     UNAVAILABLE = "service_unavailable"
     UNKNOWN_PATH = "unknown_url"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    CLIENT_CLOSED = "client_closed_request"  # the client disconnected before the answer (499, never read)
 
 
 class ApiError(RouterError):
@@ -140,6 +141,7 @@ ERROR_STATUS: dict[ErrorCode, tuple[int, ApiErrorType]] = {
     ErrorCode.DEADLINE_EXPIRED: _LATE,
     ErrorCode.RETRIES_EXHAUSTED: _BUSY,
     ErrorCode.INTERNAL_ERROR: _INTERNAL,
+    ErrorCode.CANCELLED: (499, ApiErrorType.INVALID_REQUEST),  # nginx's "client closed request": withdrawn
     ErrorCode.CONFIG_INVALID: _INTERNAL,
     ErrorCode.PUBLISH_FAILED: _INTERNAL,
     ErrorCode.ROUTER_ERROR: _INTERNAL,

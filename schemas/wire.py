@@ -123,6 +123,11 @@ class TopicNames:
         return f"{self.prefix}.health"
 
     @property
+    def cancels(self) -> str:
+        """Requesters' cancels (:class:`schemas.events.CancelRequest`), read by every worker."""
+        return f"{self.prefix}.cancels"
+
+    @property
     def deadletter(self) -> str:
         return f"{self.prefix}.deadletter"
 

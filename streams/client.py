@@ -16,7 +16,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from infra import tracing
 from infra.tracing import Attr, SpanName
 from schemas.errors import MessageError
-from schemas.events import ChatChunk, ChatMessage, ChatRequest, ChatResponse, Priority
+from schemas.events import CancelRequest, ChatChunk, ChatMessage, ChatRequest, ChatResponse, Priority
 from schemas.signing import sign_request
 from schemas.wire import Header, TopicNames, decode, encode, is_chunk, valid_tenant
 from streams.kafka_security import KafkaConnection, kafka_client_kwargs
@@ -152,8 +152,8 @@ class RouterClient:
         self, request: ChatRequest, *, timeout_s: float | None = 60.0, headers: list[tuple[str, bytes]] | None = None
     ) -> AsyncGenerator[ChatChunk | ChatResponse, None]:
         """Submit ``request`` streamed: its chunks in order, then its terminal response (always last), all
-        within ``timeout_s`` (TimeoutError). Leaving early stops waiting; the worker still finishes the call
-        (it cannot learn that the reader left) and its later chunks are dropped here."""
+        within ``timeout_s`` (TimeoutError). Leaving early only stops waiting (later chunks are dropped here):
+        :meth:`cancel` also stops the worker's call."""
         request = request.model_copy(update={"stream": True})
         rid = request.request_id
         queue: asyncio.Queue[ChatChunk] = asyncio.Queue()
@@ -224,6 +224,29 @@ class RouterClient:
         if "tenant" in request.model_fields_set:
             raise ValueError(f"a client of tenant {self.tenant!r} cannot send for tenant {request.tenant!r}")
         return request.model_copy(update={"tenant": self.tenant})
+
+    async def cancel(
+        self,
+        request_id: str,
+        *,
+        tenant: str | None = None,
+        reason: str = "client_cancelled",
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Withdraw a request (``<prefix>.cancels``): the worker serving it stops the provider call and answers
+        ``cancelled`` (usage of what was streamed); one that has not started it answers so without a call. Signed
+        like a request when the client has a key. A cancel after the answer changes nothing."""
+        cancel = CancelRequest(request_id=request_id, tenant=tenant or self.tenant or "default", reason=reason)
+        await self.send_cancel(cancel, headers)
+
+    async def send_cancel(self, cancel: CancelRequest, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Produce ``cancel`` as it is (signed when the client has a key; ``headers``: a signature made by the
+        caller, as the front door signs as the tenant)."""
+        value = encode(cancel)
+        extra = list(headers or [])
+        if self._key is not None:
+            extra.append((Header.SIGNATURE, sign_request(self._key, value)))
+        await self._producer.send_and_wait(self.topics.cancels, value, key=cancel.request_id.encode(), headers=extra)
 
     async def produce_raw(
         self, topic: str, value: bytes, *, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None

@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.health_board import HealthBoard
 from agents.health_service import HealthService
@@ -58,6 +58,9 @@ __all__ = [
     "slot_capacity",
     "worker_id",
 ]
+
+if TYPE_CHECKING:
+    from streams.cancels import CancelListener
 
 log = logging.getLogger(__name__)
 
@@ -417,6 +420,8 @@ class Service:
     #: the config file to watch for hot reloads (``None``: no watch)
     config_path: str | os.PathLike[str] | None = None
     _watch: ConfigWatcher | None = field(default=None, init=False)
+    #: the reader of requesters' cancels (set once the background work starts)
+    cancel_listener: CancelListener | None = field(default=None, init=False)
 
     async def start_watch(self, timeout_s: float = WATCH_START_TIMEOUT_S) -> None:
         """Watch the config file, and return once the file has been checked: a worker must not consume before,
@@ -435,6 +440,7 @@ class Service:
         """The engine's background work, plus the worker's own: GC and loop-lag watch, the metrics endpoint
         (the config watch starts before: :meth:`start_watch`)."""
         engine = self.engine
+        self._listen_for_cancels()
         engine.metrics.watch_gc()
         engine.spawn(engine.metrics.watch_loop_lag(), "loop-lag")
         worker = engine.config.worker
@@ -445,6 +451,20 @@ class Service:
             engine.metrics.sources.consumer_lag = lag.snapshot
             engine.spawn(lag.run(), "consumer-lag")
         engine.start_background()
+
+    def _listen_for_cancels(self) -> None:
+        from streams.cancels import CancelListener  # Kafka clients: the service only, never library mode
+
+        counter = self.engine.metrics.cancels
+        listener = CancelListener(
+            self.engine.config.kafka,
+            self.topics.cancels,
+            self.pipeline.ingress,
+            self.pipeline.cancels,
+            on_outcome=lambda outcome: counter.labels(outcome).inc(),
+        )
+        self.cancel_listener = listener
+        self.engine.spawn(listener.run(), "cancel-listener")
 
     async def aclose(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         share = timeout_s / 4 if self.directory is not None else 0.0

@@ -54,6 +54,10 @@ def tenant_topic_specs(settings: KafkaSettings, tenant: str) -> list[TopicSpec]:
     ]
 
 
+#: a cancel is useful while its request can still be queued or served (an hour: a request's longest deadline)
+CANCEL_RETENTION_MS = 3600 * 1000
+
+
 def topic_specs(
     settings: KafkaSettings, retry_tiers_s: list[float] | None = None, tenants: Iterable[str] = ()
 ) -> list[TopicSpec]:
@@ -66,6 +70,8 @@ def topic_specs(
         TopicSpec(names.failures, settings.failures_partitions, {}),
         TopicSpec(names.health, settings.health_partitions, {"cleanup.policy": "compact"}),
         TopicSpec(names.deadletter, settings.deadletter_partitions, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        # a cancel matters while its request may be in flight; every worker reads every partition
+        TopicSpec(names.cancels, 1, {"retention.ms": str(CANCEL_RETENTION_MS)}),
     ]
     specs += [
         TopicSpec(names.retry(t), settings.retry_partitions, {}) for t in (retry_tiers_s or DEFAULT_RETRY_TIERS_S)

@@ -79,5 +79,7 @@ class BackendStats(BaseModel):
     hung: int = 0
     resets: int = 0
     trickled: int = 0
+    #: calls whose client went away before the answer was whole (a cancelled stream, a call given up on)
+    abandoned: int = 0
     in_flight: int = 0
     max_in_flight: int = 0

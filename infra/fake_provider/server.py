@@ -79,7 +79,11 @@ async def _answer(
     prompt_tokens = sum(_tokens(m["content"]) for m in parsed.messages)
     stats.ok += 1
     if parsed.stream:
-        return await _stream(request, fmt_name_of(fmt), parsed, content, prompt_tokens, plan.stream_interval_s)
+        response, whole = await _stream(
+            request, fmt_name_of(fmt), parsed, content, prompt_tokens, plan.stream_interval_s
+        )
+        stats.abandoned += 0 if whole else 1
+        return response
     body = fmt.ok(parsed, content, prompt_tokens, _tokens(content), stats.calls)
     if parsed.ask is not None:
         body = with_tools(fmt_name_of(fmt), parsed.ask, body, _last_user(parsed.messages), content)
@@ -95,8 +99,9 @@ def fmt_name_of(fmt: WireFormat) -> str:
 
 async def _stream(
     request: web.Request, fmt: str, parsed: Parsed, content: str, prompt_tokens: int, pause_s: float
-) -> web.StreamResponse:
-    """The answer as server-sent events, a word (with its trailing space) per text event, ``pause_s`` apart."""
+) -> tuple[web.StreamResponse, bool]:
+    """The answer as server-sent events, a word (with its trailing space) per text event, ``pause_s`` apart;
+    and whether it was sent whole (False: the client went away mid-stream)."""
     pieces = re.findall(r"\S+\s*", content) or [content]
     response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
     await response.prepare(request)
@@ -108,8 +113,8 @@ async def _stream(
                 await asyncio.sleep(pause_s)
         await response.write_eof()
     except (ConnectionError, RuntimeError):  # the client went away mid-stream
-        pass
-    return response
+        return response, False
+    return response, True
 
 
 async def _trickle(request: web.Request, body: bytes, chunk: int, pause_s: float) -> web.StreamResponse:
@@ -194,6 +199,9 @@ class _FakeProvider:
             stats.rate_limited += 1
             return _error(fmt, 429, "rate limit reached (injected)", plan.retry_after_s)
         await self._hold(backend, plan, stats)
+        if request.transport is None or request.transport.is_closing():  # the client gave up while we "thought"
+            stats.abandoned += 1
+            return web.Response(status=499)
         if self.state.hit(plan.error_rate):
             stats.errors += 1
             retry_after = plan.retry_after_s if plan.error_status in (429, 503) else None

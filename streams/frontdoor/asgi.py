@@ -97,8 +97,10 @@ class DoorApp:
                 405, ApiErrorType.INVALID_REQUEST, DoorCode.METHOD_NOT_ALLOWED, f"use {method} {scope['path']}"
             )
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        body = await self._body(receive) if method == "POST" else b""
-        return await handler(headers, body)
+        if method != "POST":
+            return await handler(headers, b"")
+        body = await self._body(receive)
+        return await _unless_disconnected(handler(headers, body), receive)
 
     async def _body(self, receive: Receive) -> bytes:
         return await read_body(
@@ -152,6 +154,33 @@ async def _send_events(send: Send, receive: Receive, reply: Reply) -> None:
         with contextlib.suppress(BaseException):
             await watching
         await events.aclose()  # type: ignore[attr-defined]
+
+
+async def _unless_disconnected(handling: Awaitable[Reply], receive: Receive) -> Reply:
+    """``handling``'s reply, unless the client disconnects first: then the handler is cancelled (which withdraws
+    its request from the workers, see :class:`KafkaEngine`) and a 499 is recorded, never sent. The handler runs
+    in this task (the ids it binds reach the access line); the watch cancels this task and the cancel is taken
+    back here, as :func:`asyncio.timeout` does, so a server shutdown still propagates."""
+    current = asyncio.current_task()
+    assert current is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        current.cancel()
+
+    watching = asyncio.ensure_future(watch())
+    try:
+        return await handling
+    except asyncio.CancelledError:
+        if not gone or current.uncancel() > 0:
+            raise
+        return Reply.error(ApiError(499, ApiErrorType.INVALID_REQUEST, DoorCode.CLIENT_CLOSED, "client disconnected"))
+    finally:
+        watching.cancel()  # not awaited: nothing may suspend this task once the reply is known
 
 
 def _access_line(scope: Scope, status: int, elapsed_s: float) -> None:

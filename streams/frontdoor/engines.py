@@ -16,7 +16,7 @@ from schemas.config import RouterConfig
 from schemas.events import ChatChunk, ChatRequest, ChatResponse
 from schemas.openai_api import ApiError, ApiErrorType, DoorCode
 
-__all__ = ["IDEMPOTENT_PREFIX", "Coalescer", "Engine", "InlineEngine", "deadline_passed"]
+__all__ = ["IDEMPOTENT_PREFIX", "Coalescer", "Engine", "InlineEngine", "comes_back", "deadline_passed"]
 
 log = logging.getLogger(__name__)
 #: request ids the door derived from an Idempotency-Key start with this (the others are fresh, never asked again)
@@ -65,9 +65,17 @@ class _Shared:
     waiters: int = 0
 
 
+def comes_back(request: ChatRequest) -> bool:
+    """A request named by an ``Idempotency-Key``: its client said it will come back for the answer (a retry with
+    the same key), so a client that leaves does not withdraw it; the answer is finished and remembered."""
+    return request.request_id.startswith(IDEMPOTENT_PREFIX)
+
+
 @dataclass
 class Coalescer:
-    """One round trip per request id in flight; the last waiter to give up cancels it."""
+    """One round trip per request id in flight. When its last waiter leaves (disconnect, deadline) the round trip
+    is cancelled, unless the client :func:`comes_back` for it: then it runs on, at most ``timeout_s`` more, and
+    a retry that comes meanwhile joins it."""
 
     roundtrip: Callable[[ChatRequest], Awaitable[ChatResponse]]
     _inflight: dict[str, _Shared] = field(default_factory=dict)
@@ -86,9 +94,24 @@ class Coalescer:
         finally:
             shared.waiters -= 1
             if shared.waiters == 0 and self._inflight.get(rid) is shared:
+                self._left(rid, shared, comes_back(request), timeout_s)
+
+    def _left(self, rid: str, shared: _Shared, keep: bool, timeout_s: float) -> None:
+        """Nobody waits for ``rid`` any more: drop it, and cancel it unless ``keep`` (then it stays joinable
+        until it ends, bounded by ``timeout_s``)."""
+        task = shared.task
+        if task.done() or not keep:
+            del self._inflight[rid]
+            task.cancel()
+            return
+        bound = asyncio.get_running_loop().call_later(timeout_s, task.cancel)
+
+        def ended(_: object) -> None:
+            bound.cancel()
+            if self._inflight.get(rid) is shared:
                 del self._inflight[rid]
-                if not shared.task.done():
-                    shared.task.cancel()
+
+        task.add_done_callback(ended)
 
     async def aclose(self) -> None:
         tasks = [s.task for s in self._inflight.values()]

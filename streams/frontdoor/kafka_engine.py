@@ -21,11 +21,11 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from infra.signing_keys import request_signer
 from schemas.config import RouterConfig
 from schemas.errors import ConfigError
-from schemas.events import ChatChunk, ChatRequest, ChatResponse
+from schemas.events import CancelRequest, ChatChunk, ChatRequest, ChatResponse
 from schemas.openai_api import ApiError, ApiErrorType, DoorCode
 from schemas.wire import Header, TopicNames, encode
 from streams.client import RouterClient
-from streams.frontdoor.engines import Coalescer, deadline_passed
+from streams.frontdoor.engines import Coalescer, comes_back, deadline_passed
 from streams.kafka_security import kafka_client_kwargs
 from streams.topics import REPLY_TOPIC_RELIST_S
 
@@ -109,6 +109,9 @@ class KafkaEngine:
         self._client: RouterClient | None = None
         self._coalescer = Coalescer(self._roundtrip)
         self._settled_at = 0.0
+        self._cancelling: set[asyncio.Future[None]] = set()
+        self._closing = False
+        self.cancels_sent = 0
 
     async def start(self) -> None:
         if await ensure_reply_topic(self._config, self.reply_topic):
@@ -122,7 +125,10 @@ class KafkaEngine:
         log.info("front door reading its answers from %s", self.reply_topic)
 
     async def aclose(self) -> None:
+        self._closing = True
         await self._coalescer.aclose()
+        if self._cancelling:  # the cancels of the requests just given up, before the producer goes
+            await asyncio.wait(self._cancelling, timeout=self._config.frontdoor.produce_timeout_s)
         if self._client is not None:
             await self._client.stop()
 
@@ -148,6 +154,9 @@ class KafkaEngine:
             ) from None
         try:
             return await fut
+        except asyncio.CancelledError:  # every waiter left (the client disconnected, or the door's deadline)
+            self._withdraw(request, "client_disconnected_or_deadline")
+            raise
         finally:
             self._client.abandon(request.request_id, fut)
 
@@ -155,23 +164,50 @@ class KafkaEngine:
         return await self._coalescer.complete(request, timeout_s)
 
     async def stream(self, request: ChatRequest, timeout_s: float) -> AsyncGenerator[ChatChunk | ChatResponse, None]:
-        """The chunks from this door's reply topic, demultiplexed by the one shared consumer. Closing it only
-        stops waiting: the worker serves the request to its end (chunks then dropped here)."""
+        """The chunks from this door's reply topic, demultiplexed by the one shared consumer. Closing it before
+        the terminal response (the client left) withdraws the request: the worker stops the provider call."""
         assert self._client is not None, "start() the engine first"
         request = request.model_copy(update={"reply_to": self.reply_topic, "stream": True})  # signed as sent
         items = self._client.stream(request, timeout_s=timeout_s, headers=self._headers(request))
+        ended = False
         try:
             async for item in items:
+                ended = isinstance(item, ChatResponse)
                 yield item
         except TimeoutError:
+            self._withdraw(request, "deadline")
             raise deadline_passed(timeout_s) from None
         except (KafkaError, OSError) as exc:
             log.warning("streamed request %s not accepted by Kafka: %r", request.request_id, exc)
             raise ApiError(
                 503, ApiErrorType.UNAVAILABLE, DoorCode.UNAVAILABLE, "the router's queue (Kafka) is unavailable"
             ) from None
+        except (GeneratorExit, asyncio.CancelledError):  # the client went away mid-stream
+            if not ended:
+                self._withdraw(request, "client_disconnected")
+            raise
         finally:
             await items.aclose()
+
+    def _withdraw(self, request: ChatRequest, reason: str) -> None:
+        """Tell the workers nobody waits for ``request`` any more (in the background: the client is gone, and a
+        cancel that fails costs only the call it would have stopped). Never a request whose client
+        :func:`comes_back` for it, nor while the door shuts down (its clients retry on the next door)."""
+        if self._client is None or self._closing or comes_back(request):
+            return
+        cancel = CancelRequest(request_id=request.request_id, tenant=request.tenant, reason=reason)
+        headers = [] if self._sign is None else [(Header.SIGNATURE, self._sign(request.tenant, encode(cancel)))]
+        task = asyncio.ensure_future(self._send_cancel(cancel, headers))
+        self._cancelling.add(task)
+        task.add_done_callback(self._cancelling.discard)
+
+    async def _send_cancel(self, cancel: CancelRequest, headers: list[tuple[str, bytes]]) -> None:
+        assert self._client is not None
+        try:
+            await asyncio.wait_for(self._client.send_cancel(cancel, headers), self._config.frontdoor.produce_timeout_s)
+            self.cancels_sent += 1
+        except (KafkaError, TimeoutError, OSError) as exc:
+            log.warning("cancel of request %s not sent: %r", cancel.request_id, exc)
 
     async def ready(self) -> dict[str, bool]:
         settled = asyncio.get_running_loop().time() >= self._settled_at

@@ -3,9 +3,11 @@ reading the server-sent events: chunks in order, their text the non-streamed ans
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -58,4 +60,48 @@ async def test_a_client_that_goes_away_cancels_the_provider_call(
     async for _ in stream:
         break
     await stream.close()
+    await _until_abandoned(fake_server)
     assert (await stats(fake_server, "p"))["calls"] == 1
+
+
+async def _until_abandoned(server: FakeProviderServer) -> None:
+    """The provider saw its client go before the answer was whole (the call was stopped, not finished)."""
+    for _ in range(300):
+        if (await stats(server, "p"))["abandoned"] == 1:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the provider call ran to its end: {await stats(server, 'p')}")
+
+
+async def test_a_client_that_gives_up_on_a_plain_completion_cancels_the_provider_call(
+    door: tuple[str, FrontDoor], fake_server: FakeProviderServer
+) -> None:
+    """Not streamed: the door watches for the client's disconnect while it waits for the answer."""
+    url, _ = door
+    await set_faults(fake_server, "p", latency_ms=1500)
+    async with httpx.AsyncClient(timeout=0.3) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(
+                f"{url}/chat/completions",
+                json={"model": "gpt-4o-mini", "messages": MESSAGES},
+                headers={"authorization": f"Bearer {KEYS['app']}"},
+            )
+    await _until_abandoned(fake_server)
+
+
+async def test_a_client_with_an_idempotency_key_that_leaves_finds_its_answer_on_retry(
+    door: tuple[str, FrontDoor], fake_server: FakeProviderServer
+) -> None:
+    """The key says the client comes back: its leaving does not stop the call, and the retry joins it (one call)."""
+    url, _ = door
+    await set_faults(fake_server, "p", latency_ms=1000)
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES}
+    headers = {"authorization": f"Bearer {KEYS['app']}", "idempotency-key": "order-77"}
+    async with httpx.AsyncClient(timeout=0.3) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(f"{url}/chat/completions", json=body, headers=headers)
+    async with httpx.AsyncClient(timeout=30) as http:
+        again = await http.post(f"{url}/chat/completions", json=body, headers=headers)
+    assert again.status_code == 200, again.text
+    assert (await stats(fake_server, "p"))["calls"] == 1
+    assert (await stats(fake_server, "p"))["abandoned"] == 0

@@ -41,6 +41,10 @@ class Door:
     procs: list[ManagedProcess]
 
     @property
+    def reply_topic(self) -> str:
+        return f"{self.env.config.frontdoor.reply_topic_prefix}{self.door_id}"
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 

@@ -3,12 +3,15 @@ Kafka-backed door, and the Kafka client SDK reading the same chunk events from i
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from schemas.events import ChatChunk, ChatMessage, ChatRequest, ChatResponse
+from schemas.events import ChatChunk, ChatMessage, ChatRequest, ChatResponse, ErrorCode
+from schemas.wire import decode, is_chunk
 from streams.client import RouterClient
+from tests.integration.helpers import read_records
 from tests.integration.test_frontdoor import Door, door  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.integration
@@ -40,3 +43,29 @@ async def test_the_client_sdk_consumes_the_chunks(door: Door) -> None:  # noqa: 
     assert isinstance(response, ChatResponse) and response.status == "ok"
     assert [c.index for c in chunks] == list(range(len(chunks))) and len(chunks) > 3
     assert "".join(c.delta for c in chunks) == response.content and response.usage.total_tokens > 0
+
+
+async def test_a_client_that_leaves_mid_stream_stops_the_workers_provider_call(door: Door) -> None:  # noqa: F811
+    """Issue 17: the door sends a cancel (``<prefix>.cancels``) when its client goes; the worker serving the
+    request stops the provider call and publishes the terminal response ``cancelled``, with the estimated usage of
+    what was streamed."""
+    fake, backend = door.env.fake, door.env.backend
+    fake.set_faults(backend, stream_interval_s=0.3)  # ~20 words: several seconds if nobody stops it
+    door.env.start_worker()
+    door.start()
+    await door.ready()
+    prompt: list[Any] = [{"role": "user", "content": " ".join(f"word{i}" for i in range(20))}]
+    stream = await door.client(timeout_s=120).chat.completions.create(model="gpt-4o-mini", messages=prompt, stream=True)
+    async for _ in stream:
+        break
+    await stream.close()
+    deadline = asyncio.get_running_loop().time() + 30
+    while fake.stats(backend)["abandoned"] < 1:
+        assert asyncio.get_running_loop().time() < deadline, f"the provider call ran to its end: {fake.stats(backend)}"
+        await asyncio.sleep(0.1)
+    assert fake.stats(backend)["calls"] == 1
+    replies = await read_records(door.env.config.kafka.bootstrap_servers, door.reply_topic, min_count=2)
+    terminal = [decode(ChatResponse, r.value) for r in replies if not is_chunk(r.headers)]
+    assert len(terminal) == 1, terminal
+    assert terminal[0].error is not None and terminal[0].error.code == ErrorCode.CANCELLED
+    assert terminal[0].usage.completion_tokens > 0
