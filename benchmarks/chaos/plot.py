@@ -1,5 +1,6 @@
-"""``benchmarks/results/chaos.png`` from ``chaos.json``: a table of every scenario's figures, and for each scenario
-that recorded a ``timeline`` (``[t, sent so far, answered so far]``) its curves with the fault windows shaded."""
+"""``benchmarks/results/chaos.png`` from ``chaos.json``: a table of every scenario's figures, for each scenario
+that recorded a ``timeline`` (``[t, sent so far, answered so far]``) its curves with the fault windows shaded, and
+for the soak its worker's RSS over the hour (``rss_series_mb``) with the warm-up shaded."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from benchmarks.chaos.record import CHAOS_JSON, load_results
 
-__all__ = ["redraw", "summary_rows"]
+__all__ = ["panels", "redraw", "summary_rows"]
 
 COLUMNS = ("sent", "answered", "dead_lettered", "lost", "duplicates", "provider_calls_per_request", "crashes")
 
@@ -42,6 +43,32 @@ def _timeline_panel(ax: Any, name: str, r: dict[str, Any]) -> None:
     ax.legend(fontsize=7, loc="upper left")
 
 
+def _rss_panel(ax: Any, name: str, r: dict[str, Any]) -> None:
+    ts, mb = zip(*r["rss_series_mb"], strict=True)
+    ax.plot([t / 60 for t in ts], mb, color="tab:purple", label="worker RSS")
+    ax.axvspan(0, r.get("warmup_s", 0) / 60, color="grey", alpha=0.15, label="warm-up")
+    growth, bound = r.get("growth_pct"), r.get("growth_target_pct")
+    ax.set_title(f"{name}: RSS after warm-up {growth:+} % (target <= {bound} %)", fontsize=9)
+    ax.set_xlabel("minutes since the load started", fontsize=8)
+    ax.set_ylabel("MB", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def panels(scenarios: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """What is drawn below the table: (scenario, ``timeline`` | ``rss``), in name order."""
+    out = []
+    for name, r in sorted(scenarios.items()):
+        if r.get("timeline"):
+            out.append((name, "timeline"))
+        if r.get("rss_series_mb"):
+            out.append((name, "rss"))
+    return out
+
+
+_PANELS = {"timeline": _timeline_panel, "rss": _rss_panel}
+
+
 def redraw(json_path: Path = CHAOS_JSON, png_path: Path | None = None) -> Path | None:
     """Draw every scenario of ``json_path``; None when there is nothing to draw or no matplotlib."""
     scenarios: dict[str, dict[str, Any]] = load_results(json_path)["scenarios"]
@@ -55,7 +82,7 @@ def redraw(json_path: Path = CHAOS_JSON, png_path: Path | None = None) -> Path |
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    timed = [(n, r) for n, r in sorted(scenarios.items()) if r.get("timeline")]
+    timed = panels(scenarios)
     cols = 2
     rows = 1 + math.ceil(len(timed) / cols)
     fig = plt.figure(figsize=(12, 2.2 + 3.2 * (rows - 1)))
@@ -68,8 +95,8 @@ def redraw(json_path: Path = CHAOS_JSON, png_path: Path | None = None) -> Path |
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     table_ax.set_title("Fault suite (python -m benchmarks chaos): benchmarks/results/chaos.json", fontsize=10)
-    for i, (name, r) in enumerate(timed):
-        _timeline_panel(fig.add_subplot(grid[1 + i // cols, i % cols]), name, r)
+    for i, (name, kind) in enumerate(timed):
+        _PANELS[kind](fig.add_subplot(grid[1 + i // cols, i % cols]), name, scenarios[name])
     fig.tight_layout()
     out = png_path or json_path.with_suffix(".png")
     fig.savefig(out, dpi=110)

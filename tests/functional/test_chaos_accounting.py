@@ -64,3 +64,15 @@ def test_the_soak_fails_the_run_on_memory_growth_duplicates_or_loss() -> None:
     assert missed(soak_targets({**hour, "duplicates": 2, "growth_pct": 1.0})) == ["target missed: duplicates == 0"]
     assert missed(soak_targets({**hour, "minutes": 5})) == []
     assert missed(soak_targets({**hour, "growth_pct": None})) == ["target missed: rss growth after warm-up <= 5 %"]
+
+
+def test_the_soak_gets_its_memory_panel() -> None:
+    """The hour's RSS curve is what the soak's claim rests on: chaos.png draws it (it did not before)."""
+    from benchmarks.chaos.plot import panels
+
+    scenarios = {
+        "soak": {"rss_series_mb": [(0, 200.0), (10, 210.0)], "growth_pct": 1.0},
+        "redis_stop": {"timeline": [(0, 0, 0)]},
+        "fuzz": {},
+    }
+    assert panels(scenarios) == [("redis_stop", "timeline"), ("soak", "rss")]
