@@ -119,8 +119,9 @@ def render_table(m: Measured | None = None) -> str:
     intro = (
         f"Per worker: **{m.worker_rps:,.0f} req/s** sustained ({m.rps_source}) and **{m.cpu_ms_per_request:.2f} ms "
         f"CPU** per request ({m.cpu_source}), in `benchmarks/results/`. Planned at "
-        f"{TARGET_UTILISATION:.0%} of the sustained rate; each worker requests 1 core. Suggested KEDA "
-        f"`lagThreshold` (2 s of one worker's work): {lag_threshold(m):,}."
+        f"{TARGET_UTILISATION:.0%} of the sustained rate; a worker at its sustained rate burns "
+        f"{m.worker_rps * m.cpu_ms_per_request / 1000:.2f} cores (its request in k8s/worker.yaml covers that). "
+        f"Suggested KEDA `lagThreshold` (2 s of one worker's work): {lag_threshold(m):,}."
     )
     lines = [
         textwrap.fill(intro, width=116, break_long_words=False, break_on_hyphens=False),
