@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -34,3 +35,13 @@ def trusted_ingress(topics: TopicNames, **reply_to_prefixes: tuple[str, ...]) ->
     """The ingress of a single-tenant deployment (trusted producers, shared topics) with a test router key."""
     policy = IngressPolicy(signed=False, tenant_topics=False, reply_to_prefixes=reply_to_prefixes)
     return Ingress(policy, topics, Keyring(router=(ROUTER_KEY,)))
+
+
+async def until_stat(server: FakeProviderServer, backend: str, name: str, value: int, timeout_s: float = 6.0) -> None:
+    """Poll the fake provider until ``backend``'s ``name`` counter reads ``value`` (e.g. ``abandoned``: the
+    provider saw its client go before the answer was whole)."""
+    for _ in range(int(timeout_s / 0.02)):
+        if (await stats(server, backend))[name] == value:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{backend}.{name} never reached {value}: {await stats(server, backend)}")

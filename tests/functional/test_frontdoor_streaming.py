@@ -3,7 +3,6 @@ reading the server-sent events: chunks in order, their text the non-streamed ans
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from infra.fake_provider.server import FakeProviderServer
 from schemas.config import RouterConfig
 from streams.frontdoor.door import FrontDoor
 from tests.frontdoor_support import KEYS, door_config, running_door
-from tests.functional.conftest import set_faults, stats
+from tests.functional.conftest import set_faults, stats, until_stat
 
 
 def _config(server: FakeProviderServer) -> RouterConfig:
@@ -60,17 +59,8 @@ async def test_a_client_that_goes_away_cancels_the_provider_call(
     async for _ in stream:
         break
     await stream.close()
-    await _until_abandoned(fake_server)
+    await until_stat(fake_server, "p", "abandoned", 1)
     assert (await stats(fake_server, "p"))["calls"] == 1
-
-
-async def _until_abandoned(server: FakeProviderServer) -> None:
-    """The provider saw its client go before the answer was whole (the call was stopped, not finished)."""
-    for _ in range(300):
-        if (await stats(server, "p"))["abandoned"] == 1:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the provider call ran to its end: {await stats(server, 'p')}")
 
 
 async def test_a_client_that_gives_up_on_a_plain_completion_cancels_the_provider_call(
@@ -86,7 +76,7 @@ async def test_a_client_that_gives_up_on_a_plain_completion_cancels_the_provider
                 json={"model": "gpt-4o-mini", "messages": MESSAGES},
                 headers={"authorization": f"Bearer {KEYS['app']}"},
             )
-    await _until_abandoned(fake_server)
+    await until_stat(fake_server, "p", "abandoned", 1)
 
 
 async def test_a_client_with_an_idempotency_key_that_leaves_finds_its_answer_on_retry(

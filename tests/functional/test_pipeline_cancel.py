@@ -20,7 +20,7 @@ from schemas.events import ChatMessage, ChatRequest, ChatResponse, ErrorCode
 from schemas.wire import TopicNames, decode, encode, is_chunk
 from streams.publishers import MemoryPublisher
 from tests.doubles import MemoryIdempotency
-from tests.functional.conftest import set_faults, stats, trusted_ingress
+from tests.functional.conftest import set_faults, stats, trusted_ingress, until_stat
 
 TOPICS = TopicNames("t")
 INGRESS = trusted_ingress(TOPICS, default=("my.",))
@@ -74,16 +74,8 @@ async def test_a_cancel_mid_stream_stops_the_provider_call_and_answers_cancelled
     assert not pub.on(TOPICS.deadletter), "a withdrawn request did not fail"
     assert f"acme:{request.request_id}" not in store.done, "not remembered: a retry is served anew"
     assert f"acme:{request.request_id}" not in store.claims, "the claim is given back"
-    await _until_abandoned(fake_server)
+    await until_stat(fake_server, "b1", "abandoned", 1)
     assert pipeline.stats.cancelled == 1
-
-
-async def _until_abandoned(server: FakeProviderServer) -> None:
-    for _ in range(250):
-        if (await stats(server, "b1"))["abandoned"] == 1:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the provider never saw its client go: {await stats(server, 'b1')}")
 
 
 async def test_a_cancel_during_a_slow_call_stops_it(fake_server: FakeProviderServer) -> None:
@@ -92,16 +84,13 @@ async def test_a_cancel_during_a_slow_call_stops_it(fake_server: FakeProviderSer
     pipeline = _pipeline(_config(fake_server), pub, MemoryIdempotency())
     request = ChatRequest(tenant="acme", messages=[ChatMessage(role="user", content=PROMPT)])
     handling = asyncio.create_task(pipeline.handle(_raw(request)))
-    for _ in range(500):  # until the provider holds the call
-        if (await stats(fake_server, "b1"))["in_flight"] == 1:
-            break
-        await asyncio.sleep(0.01)
+    await until_stat(fake_server, "b1", "in_flight", 1)  # the provider holds the call
     assert pipeline.cancels.cancel(f"acme:{request.request_id}", "deadline")
     await asyncio.wait_for(handling, 1.0)  # well before the provider's 1.5 s
     [response] = _responses(pub)
     assert response.error is not None and response.error.code == ErrorCode.CANCELLED
     assert response.usage.completion_tokens == 0 and response.cost_usd == 0
-    await _until_abandoned(fake_server)
+    await until_stat(fake_server, "b1", "abandoned", 1)
 
 
 async def test_a_cancel_that_came_first_ends_the_request_without_a_call(fake_server: FakeProviderServer) -> None:
