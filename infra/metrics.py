@@ -372,6 +372,16 @@ class RouterMetrics:
             child(self.tokens, tenant, model, "prompt").inc(response.usage.prompt_tokens)
             child(self.tokens, tenant, model, "completion").inc(response.usage.completion_tokens)
 
+    def record_side_call(self, response: ChatResponse) -> None:
+        """Cost and tokens of a call the router made on its own account for a tenant (the cache's judge): paid
+        like any call, but no request of the tenant's, so not in the request and response counts."""
+        if response.status != "ok":
+            return
+        model, tenant = self._model(response.model), self.tenant_label(response.tenant)
+        self._child(self.cost, tenant, model).inc(response.cost_usd)
+        self._child(self.tokens, tenant, model, "prompt").inc(response.usage.prompt_tokens)
+        self._child(self.tokens, tenant, model, "completion").inc(response.usage.completion_tokens)
+
     def _child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, looked up once."""
         key = (id(metric), values)

@@ -427,8 +427,13 @@ class CacheSettings(_Strict):
     )
     judge_model: str | None = Field(
         default=None,
-        description="verified: model asked whether two answers agree when they differ as text; none = a differing "
-        "answer counts as wrong (fail safe)",
+        description="verified: model asked, through the router as the asker's tenant, whether two answers agree when "
+        "they differ as text (in the background: the fresh answer is served at once); none = a differing answer "
+        "counts as wrong (fail safe). Exact comparison is the default: free, and never wrong about a match",
+    )
+    judge_timeout_s: float = Field(default=15.0, gt=0, description="a slower judgement teaches nothing")
+    judge_max_pending: int = Field(
+        default=32, ge=1, description="judgements running at once per worker; more are dropped (counted, not learnt)"
     )
     # defaults chosen with `llm-router cache eval` on benchmarks/data/cache_pairs.tsv (see README)
     threshold: float = Field(default=0.55, ge=-1, le=1, description="similarity a same-language hit needs")

@@ -10,6 +10,7 @@ from schemas.events import ErrorCode
 
 __all__ = [
     "CacheError",
+    "CacheJudgeUnclear",
     "ConfigError",
     "DeadlineExpired",
     "MessageError",
@@ -106,6 +107,13 @@ class CacheError(RouterError):
 
     code: str = ErrorCode.CACHE_ERROR
     retriable = True
+
+
+class CacheJudgeUnclear(CacheError):
+    """The cache's judge gave no plain YES or NO (its call failed, took too long, or it said something else): the
+    verification it was asked about teaches nothing."""
+
+    retriable = False
 
 
 class WorkerStop(RouterError):

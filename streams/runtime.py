@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agents.cache_judge import RouterJudge
 from agents.health_board import HealthBoard
 from agents.health_service import HealthService
 from agents.hooks import HookChain, HookRuntime, build_hooks
@@ -221,6 +222,7 @@ class Engine:
             processor.router,
             processor,
         )
+        self.wire_judge()
         for listener in self.on_swap:
             listener(processor)
         for on_reload in self.on_reload:
@@ -235,6 +237,29 @@ class Engine:
             self.spawn(self._retire(old_processor, retired), f"retire-backends-{version}")
         if self._background:
             self.spawn(self._announce(), f"announce-{version}")
+
+    def wire_judge(self) -> None:
+        """The cache's judge (``cache.judge_model``), asked through this engine's current processor; a reload
+        that keeps its model and timeout keeps it (and the judgements it is running)."""
+        cache, s = self.cache, self.config.cache
+        if cache is None:
+            return
+        current = cache.judging.judge if cache.judging is not None else None
+        if s.judge_model is None:
+            if isinstance(current, RouterJudge):
+                cache.set_judge(None)
+            return
+        wanted = (s.judge_model, s.judge_timeout_s)
+        if isinstance(current, RouterJudge) and (current.model, current.timeout_s) == wanted:
+            return
+        judge = RouterJudge(
+            s.judge_model,
+            lambda: self.processor,
+            self.gate,
+            timeout_s=s.judge_timeout_s,
+            on_response=self.metrics.record_side_call,
+        )
+        cache.set_judge(judge)
 
     async def _retire(self, old: RequestProcessor, retired: BackendPool) -> None:
         """Close the removed or changed backends once no round started under the old config runs any more
@@ -347,6 +372,7 @@ async def build_engine(
         reload_metrics=ReloadMetrics(metrics.registry),
     )
     engine.reload_metrics.running(version)  # type: ignore[union-attr]
+    engine.wire_judge()
     metrics.sources.degradations = engine.degradations()
     metrics.sources.cache_stats = cache.stats if cache is not None else None
     metrics.sources.board = board

@@ -15,7 +15,7 @@ import time
 import unicodedata
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -36,6 +36,7 @@ from infra.cache.decision import (
     lower_bound,
 )
 from infra.cache.index import VectorIndex
+from infra.cache.judging import Judge, JudgeCase, PendingJudgements
 from infra.cache.pair_signals import (
     SecondOpinion,
     extra_features,
@@ -153,8 +154,6 @@ class WordAligner:
         return True, ""
 
 
-#: asked when a cached and a fresh answer differ as text: (prompt, cached answer, fresh answer) -> agree?
-Judge = Callable[[str, str, str], Awaitable[bool]]
 #: a served entry whose verification failed at logit b is not served again below b + this (explored instead)
 BAD_LOGIT_MARGIN = 1.0
 #: verification outcomes a starting replica reads back from the log (what the model keeps at most, too)
@@ -250,7 +249,7 @@ class SemanticCache:
     ) -> None:
         self.settings = settings
         self._rng = rng or random.Random()
-        self._judge = judge
+        self.judging: PendingJudgements | None = None
         self._prior = prior
         self._models: dict[str, LearnedModel] = {}
         self._budgets: dict[str, ErrorBudget] = {}
@@ -274,6 +273,7 @@ class SemanticCache:
         self._observations_loaded = False
         self._warming = False
         self.stats = CacheStats()
+        self.set_judge(judge)
         self._follow: asyncio.Task[None] | None = None
         self._warm: asyncio.Task[None] | None = None
         #: set once what the first decisions need is loaded (a process may then freeze its long-lived objects)
@@ -541,16 +541,32 @@ class SemanticCache:
         self._second_opinion(self.settings)
         warm_up_features()
 
-    async def _learn(self, probe: Probe, text: str, fresh: str) -> bool:
-        """Compare the fresh answer with the cached one and teach the model, the entry and the other replicas."""
-        correct = same_answer(probe.cached, fresh)
-        if not correct and self._judge is not None:
+    def set_judge(self, judge: Judge | None) -> None:
+        """Who decides when a verification's two answers differ as text (``None``: they disagree). The runtime
+        sets it once the router it asks exists (``cache.judge_model``)."""
+        if judge is None:
+            self.judging = None
+            return
+        self.judging = PendingJudgements(judge, self.settings.judge_max_pending, self.stats.extra)
+
+    async def _learn(self, probe: Probe, case: JudgeCase) -> bool:
+        """Compare the fresh answer with the cached one and teach the model, the entry and the other replicas.
+        Answers that differ as text go to the judge, if there is one, in the background (see
+        :mod:`infra.cache.judging`); this returns False for them, and the judgement teaches later."""
+        correct = same_answer(probe.cached, case.fresh)
+        if correct or self.judging is None:
+            await self._teach(probe, correct)
+            return correct
+
+        async def judged(_: JudgeCase, agreed: bool) -> None:
+            await self._teach(probe, agreed)
+
+        if self.judging.submit(case, judged):
             self.stats.judge_calls += 1
-            try:
-                correct = await self._judge(text, probe.cached, fresh)
-            except Exception as exc:  # a judge that fails says nothing: the mismatch stands (fail safe)
-                log.warning("cache judge failed: %s", exc)
-                correct = False
+        return False
+
+    async def _teach(self, probe: Probe, correct: bool) -> None:
+        """One verification outcome: the error budget, the model, the entry, and the log the replicas follow."""
         self._budgets.setdefault(probe.route, ErrorBudget()).observe(1 / (1 + math.exp(-probe.logit)), correct)
         if correct:
             self.stats.verified_correct += 1
@@ -563,7 +579,6 @@ class SemanticCache:
             await self.store.add_observation(probe.route, probe.x, correct, self._origin)
         except _STORE_ERRORS as exc:
             self._degraded("learn", exc)
-        return correct
 
     async def _embed(self, text: str, settings: CacheSettings) -> np.ndarray | None:
         """The prompt's vector, or ``None`` when the embedder fails or takes longer than ``embed_timeout_s``:
@@ -660,7 +675,8 @@ class SemanticCache:
         now = self._clock()
         entry_id = uuid.uuid4().hex
         answer_id = entry_id
-        if look.probe is not None and await self._learn(look.probe, look.text, response.content or ""):
+        case = JudgeCase(request.tenant, look.text, look.probe.cached if look.probe else "", response.content or "")
+        if look.probe is not None and await self._learn(look.probe, case):
             answer_id = look.probe.answer_id  # verified: the same answer as the candidate's
         try:
             if self.embedder is not None and look.vector is None and structured_context(request) is None:
@@ -758,6 +774,8 @@ class SemanticCache:
         """Stop following within ``timeout_s``, then close the embedder and the store. Closing the store also
         breaks a read that ignored the cancellation, so the loop ends soon after even then."""
         self._closing = True
+        if self.judging is not None:
+            await self.judging.aclose(timeout_s / 2)
         tasks = [t for t in (self._follow, self._warm) if t is not None]
         if tasks:
             await stop_tasks(tasks, timeout_s)

@@ -51,6 +51,11 @@ class FaultPlan(BaseModel):
         "GET /admin/backends/{backend}/prompts: a workload that puts its request id in the prompt sees how many "
         "provider calls each request cost (off by default: one counter per distinct prompt)",
     )
+    fixed_answer: str | None = Field(
+        default=None,
+        description="every successful answer is this text instead of the echo of the prompt (e.g. a judge model that "
+        "says YES, or NO)",
+    )
     outage_until: float | None = Field(default=None, description="set by the server from outage_for_s")
 
     def in_outage(self, now: float | None = None) -> bool:

@@ -73,7 +73,7 @@ async def _answer(
     request: web.Request, fmt: WireFormat, parsed: Parsed, plan: FaultPlan, stats: BackendStats, *, trickle: bool
 ) -> web.StreamResponse:
     """The deterministic answer, whole or (``trickle``) a few bytes at a time."""
-    content = fake_answer(parsed.model, parsed.messages)
+    content = plan.fixed_answer if plan.fixed_answer is not None else fake_answer(parsed.model, parsed.messages)
     if parsed.max_tokens:
         content = " ".join(content.split()[: int(parsed.max_tokens)])
     prompt_tokens = sum(_tokens(m["content"]) for m in parsed.messages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import random
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra.cache.decision import Action, ErrorBudget, LearnedModel, Prior, decide, fit_logistic, lower_bound
+from infra.cache.judging import JudgeCase
 from infra.cache.semantic_cache import SemanticCache, same_answer
 from infra.cache.store import MemoryCacheStore
 from infra.embeddings import BatchingEmbedder
@@ -200,10 +202,10 @@ async def test_a_language_class_can_be_switched_off() -> None:
 
 
 async def test_without_a_judge_a_differing_answer_counts_as_wrong_and_a_judge_can_overrule() -> None:
-    calls: list[tuple[str, str, str]] = []
+    cases: list[JudgeCase] = []
 
-    async def judge(prompt: str, cached: str, fresh: str) -> bool:
-        calls.append((prompt, cached, fresh))
+    async def judge(case: JudgeCase) -> bool:
+        cases.append(case)
         return True
 
     cache = SemanticCache(
@@ -217,10 +219,66 @@ async def test_without_a_judge_a_differing_answer_counts_as_wrong_and_a_judge_ca
     try:
         await _ask(cache, "how do I learn python", "Read the tutorial.")
         await _ask(cache, "~how do I learn python", "Start with the official tutorial.")
+        assert cache.judging is not None
+        await cache.judging.settled()  # judged in the background, after the fresh answer was stored
         assert cache.stats.judge_calls == 1 and cache.stats.verified_correct == 1
-        assert calls == [("~how do I learn python", "Read the tutorial.", "Start with the official tutorial.")]
+        assert cache.model("m").observed == 1 and cache.stats.extra["judge_agreed"] == 1
+        assert [(c.prompt, c.cached, c.fresh) for c in cases] == [
+            ("~how do I learn python", "Read the tutorial.", "Start with the official tutorial.")
+        ]
+        assert cases[0].tenant == "default"
     finally:
         await cache.aclose()
+
+
+async def test_a_failing_judge_teaches_nothing_and_a_full_judge_drops_the_case() -> None:
+    release = asyncio.Event()
+
+    async def slow_then_failing(case: JudgeCase) -> bool:
+        await release.wait()
+        raise RuntimeError("judge down")
+
+    cache = SemanticCache(
+        CacheSettings(second_embedder=None, audit_rate=0.0, judge_max_pending=1),
+        MemoryCacheStore(),
+        BatchingEmbedder(_Words()),
+        rng=random.Random(0),
+        prior=UNSURE,
+        judge=slow_then_failing,
+    )
+    try:
+        await _ask(cache, "how do I learn python", "A")
+        await _ask(cache, "~how do I learn python", "B")  # judged: waits
+        await _ask(cache, "~~how do I learn python", "C")  # no room: dropped, counted
+        assert cache.judging is not None and cache.judging.pending == 1
+        assert cache.stats.extra["judge_skipped"] == 1
+        release.set()
+        await cache.judging.settled()
+        assert cache.stats.extra["judge_failed"] == 1
+        assert (cache.stats.verified_correct, cache.stats.verified_wrong) == (0, 0)
+        assert cache.model("m").observed == 0
+    finally:
+        await cache.aclose()
+
+
+async def test_closing_the_cache_cancels_a_judgement_that_does_not_end() -> None:
+    async def forever(case: JudgeCase) -> bool:
+        await asyncio.Event().wait()
+        return True
+
+    cache = SemanticCache(
+        CacheSettings(second_embedder=None, audit_rate=0.0),
+        MemoryCacheStore(),
+        BatchingEmbedder(_Words()),
+        rng=random.Random(0),
+        prior=UNSURE,
+        judge=forever,
+    )
+    await _ask(cache, "how do I learn python", "A")
+    await _ask(cache, "~how do I learn python", "B")
+    assert cache.judging is not None and cache.judging.pending == 1
+    await asyncio.wait_for(cache.aclose(timeout_s=0.4), 2.0)
+    assert cache.judging.pending == 0 and cache.stats.verified_correct == 0
 
 
 def test_refits_are_rate_limited_once_the_model_has_seen_many_outcomes(monkeypatch: pytest.MonkeyPatch) -> None:
