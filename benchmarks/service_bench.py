@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
-from benchmarks.harness import RESULTS_DIR, Deployment, deployment, write_results
+from benchmarks.harness import BENCH_KAFKA, BENCH_REDIS, RESULTS_DIR, Deployment, deployment, write_results
 from schemas.wire import Header
 from streams.report import percentile, print_table
 
@@ -186,29 +187,55 @@ class LoadGen:
 
 @dataclass
 class _Cpu:
-    """CPU ticks of the processes that matter, taken at one instant."""
+    """CPU ticks of the processes that matter, taken at one instant: the workers, this process (the load
+    generator), the fake provider, and the Kafka broker and Redis (``others``, by name: the box's whole bill)."""
 
     workers: list[int]
     loadgen: float
     provider: int
+    others: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def now(cls, worker_pids: list[int], provider_pid: int | None) -> _Cpu:
+    def now(cls, worker_pids: list[int], provider_pid: int | None, others: dict[str, int] | None = None) -> _Cpu:
         return cls(
             [cpu_ticks(p) for p in worker_pids],
             time.process_time(),
             cpu_ticks(provider_pid) if provider_pid else 0,
+            {name: cpu_ticks(pid) for name, pid in (others or {}).items()},
         )
 
     def ms_per_request(self, before: _Cpu, requests: int) -> dict[str, float]:
         n = max(requests, 1)
         worker_ms = sum(a - b for a, b in zip(self.workers, before.workers, strict=True)) * 1000 / _TICKS
-        return {
+        out = {
             "worker_cpu_ms_per_request": worker_ms / n,
             "worker_cpu_cores": worker_ms / 1000,  # divided by the step's length by the caller
             "loadgen_cpu_ms_per_request": (self.loadgen - before.loadgen) * 1000 / n,
             "provider_cpu_ms_per_request": (self.provider - before.provider) * 1000 / _TICKS / n,
         }
+        for name, ticks in self.others.items():
+            out[f"{name}_cpu_ms_per_request"] = (ticks - before.others.get(name, ticks)) * 1000 / _TICKS / n
+        around = sum(v for k, v in out.items() if k.endswith("_ms_per_request") and not k.startswith("worker"))
+        out["around_worker_cpu_ms_per_request"] = around  # what the rest of the box spends per request
+        out["box_cpu_ms_per_request"] = around + out["worker_cpu_ms_per_request"]
+        return out
+
+
+def box_ceiling_rps(cores: int, ms_per_request: float) -> float:
+    """Requests per second ``cores`` can pay for at ``ms_per_request`` of CPU each (the box's upper bound)."""
+    return cores * 1000 / ms_per_request if ms_per_request > 0 else float("inf")
+
+
+def infra_pids(kafka: str, redis_url: str) -> dict[str, int]:
+    """The Kafka broker (its state directory names its port) and Redis server the benchmark runs against, when
+    they run on this box (found by command line; absent when remote)."""
+    port = kafka.rsplit(":", 1)[-1]
+    redis_port = urlsplit(redis_url).port or 6379
+    found = {
+        "broker": find_pid("kafka.Kafka", f"kafka-{port}"),
+        "redis": find_pid("redis-server", f":{redis_port}"),
+    }
+    return {name: pid for name, pid in found.items() if pid is not None}
 
 
 async def _offer(gen: LoadGen, rate: float, seconds: float) -> list[tuple[float, int]]:
@@ -249,9 +276,10 @@ _PHASE = {1: "one_worker", 2: "two_workers", 3: "three_workers", 4: "four_worker
 class _Procs:
     workers: list[int]
     provider: int | None
+    others: dict[str, int] = field(default_factory=dict)
 
     def cpu(self) -> _Cpu:
-        return _Cpu.now(self.workers, self.provider)
+        return _Cpu.now(self.workers, self.provider, self.others)
 
 
 async def _drain(gen: LoadGen, timeout_s: float) -> bool:
@@ -393,7 +421,7 @@ async def _phases(dep: Deployment, gen: LoadGen, opts: ServiceOptions) -> dict[s
         while len(dep.workers) < count:
             dep.start_worker()
         print(f"[bench] {count} worker(s) ready after {await _ready(gen, count):.1f}s", flush=True)
-        procs = _Procs([w.pid for w in dep.workers], provider)
+        procs = _Procs([w.pid for w in dep.workers], provider, infra_pids(BENCH_KAFKA, BENCH_REDIS))
         results[_PHASE[count]] = await _climb(gen, procs, opts, f"{count} worker(s)")
     return results
 
@@ -456,6 +484,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
             "added_p99_ms_at_80pct": at80["added_p99_ms"],
             "worker_cpu_ms_per_request_at_80pct": at80["worker_cpu_ms_per_request"],
         }
+    out |= _box_budget(one, int(results.get("setup", {}).get("cores") or os.cpu_count() or 1))
     two = results.get("two_workers")
     if two is not None:
         out["sustained_rps_two_workers"] = two["sustained_rps"]
@@ -467,6 +496,32 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         and (out["added_p99_ms_at_100"] or 1e9) <= 20
     )
     return out
+
+
+def _box_budget(one: dict[str, Any], cores: int) -> dict[str, Any]:
+    """The box's CPU bill per request at the highest sustained one-worker step, and the rates it caps: the whole
+    box's ceiling, and the ceiling even a worker costing nothing would meet (what the rest of the box spends per
+    request: load generator, fake provider, broker, Redis). When the latter is under a target rate, that target
+    cannot be shown on this box, whatever the worker does."""
+    kept = [s for s in one.get("steps", []) if s.get("sustained") and "box_cpu_ms_per_request" in s]
+    if not kept:
+        return {}
+    step = max(kept, key=lambda s: s["rate"])
+    around, box = step["around_worker_cpu_ms_per_request"], step["box_cpu_ms_per_request"]
+    return {
+        "box_budget_at_rps": step["rate"],
+        "box_cpu_ms_per_request": box,
+        "around_worker_cpu_ms_per_request": around,
+        "around_worker_by_process_ms": {
+            k.removesuffix("_cpu_ms_per_request"): v
+            for k, v in step.items()
+            if k.endswith("_cpu_ms_per_request")
+            and k not in ("around_worker_cpu_ms_per_request", "box_cpu_ms_per_request")
+            and not k.startswith("worker")
+        },
+        "box_ceiling_rps": box_ceiling_rps(cores, box),
+        "ceiling_with_a_free_worker_rps": box_ceiling_rps(cores, around),
+    }
 
 
 def _print(results: dict[str, Any]) -> None:

@@ -4,10 +4,14 @@ text summary."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
+import pytest
+
 from benchmarks.profile_top import summarise
-from benchmarks.service_bench import _epoch, _sustained, cpu_ticks
+from benchmarks.service_bench import _box_budget, _Cpu, _epoch, _sustained, cpu_ticks, infra_pids
 
 
 def test_a_flat_small_backlog_is_sustained() -> None:
@@ -49,3 +53,38 @@ def test_summary_leaves_idle_waits_out() -> None:
     assert "2 working samples" in text
     assert "100.0%  handle (/x/app.py:3)" in text
     assert "select" not in text
+
+
+def test_the_box_bill_adds_every_process_and_caps_the_rate() -> None:
+    before = _Cpu([0], 0.0, 0, {"broker": 0, "redis": 0})
+    tick = 1000 / os.sysconf("SC_CLK_TCK")  # ms per tick
+    after = _Cpu([int(400 / tick)], 0.1, int(100 / tick), {"broker": int(300 / tick), "redis": int(50 / tick)})
+    bill = after.ms_per_request(before, 100)  # 100 requests: worker 4, loadgen 1, provider 1, broker 3, redis 0.5
+    assert bill["worker_cpu_ms_per_request"] == pytest.approx(4.0, abs=0.2)
+    assert bill["around_worker_cpu_ms_per_request"] == pytest.approx(5.5, abs=0.3)
+    assert bill["box_cpu_ms_per_request"] == pytest.approx(9.5, abs=0.4)
+    steps = [{"rate": 100, "sustained": True, **bill}, {"rate": 200, "sustained": False, **bill}]
+    budget = _box_budget({"steps": steps}, cores=2)
+    assert budget["box_budget_at_rps"] == 100
+    assert 2000 / 9.9 < budget["box_ceiling_rps"] < 2000 / 9.1
+    assert 2000 / 5.8 < budget["ceiling_with_a_free_worker_rps"] < 2000 / 5.2
+    assert set(budget["around_worker_by_process_ms"]) == {"loadgen", "provider", "broker", "redis"}
+    assert _box_budget({"steps": [{"rate": 100, "sustained": False, **bill}]}, cores=2) == {}
+
+
+def test_the_broker_and_redis_are_found_by_their_ports() -> None:
+    """Stand-ins whose command lines look like the broker's and Redis's (as the infra/bin scripts start them)."""
+    nap = [sys.executable, "-c", "import time; time.sleep(60)"]
+    broker = subprocess.Popen([*nap, "kafka.Kafka", "/state/kafka-59999/server.properties"])
+    redis = subprocess.Popen([*nap, "redis-server", "127.0.0.1:59998"])
+    try:
+        deadline = time.time() + 5
+        while time.time() < deadline and len(infra_pids("127.0.0.1:59999", "redis://127.0.0.1:59998/0")) < 2:
+            time.sleep(0.05)
+        assert infra_pids("127.0.0.1:59999", "redis://127.0.0.1:59998/0") == {"broker": broker.pid, "redis": redis.pid}
+        assert infra_pids("127.0.0.1:59997", "redis://127.0.0.1:59996/0") == {}
+    finally:
+        broker.kill()
+        redis.kill()
+        broker.wait()
+        redis.wait()
