@@ -120,7 +120,9 @@ class RedisIdempotencyStore:
         self._redis = client or aioredis.Redis.from_url(
             settings.url, socket_timeout=settings.socket_timeout_s, socket_connect_timeout=settings.socket_timeout_s
         )
-        self._answer = self._redis.register_script(_ANSWER)  # EVALSHA: the script body is not resent each time
+        # EVALSHA: the script bodies are not resent (nor hashed by Redis) on every call
+        self._claim, self._renew = self._redis.register_script(_CLAIM), self._redis.register_script(_RENEW)
+        self._answer, self._release = self._redis.register_script(_ANSWER), self._redis.register_script(_RELEASE)
         self._down = Degradation(log, "redis unavailable, idempotency records skipped", component="idempotency")
         self.degraded = self._down
 
@@ -154,8 +156,8 @@ class RedisIdempotencyStore:
     async def claim(self, key: str, token: str, ttl_s: float) -> Claim:
         try:
             async with self._breaker.guard():
-                state, response = await self._redis.eval(
-                    _CLAIM, 2, self._key(key), self._claim_key(key), token, _ms(ttl_s)
+                state, response = await self._claim(
+                    keys=[self._key(key), self._claim_key(key)], args=[token, _ms(ttl_s)]
                 )
         except (RedisError, OSError) as exc:
             self._down.report(exc, "claim")
@@ -166,7 +168,7 @@ class RedisIdempotencyStore:
     async def renew(self, key: str, token: str, ttl_s: float) -> bool:
         try:
             async with self._breaker.guard():
-                return bool(await self._redis.eval(_RENEW, 1, self._claim_key(key), token, _ms(ttl_s)))
+                return bool(await self._renew(keys=[self._claim_key(key)], args=[token, _ms(ttl_s)]))
         except (RedisError, OSError) as exc:
             self._down.report(exc, "renew")
             return True  # unknown: the owner keeps serving (a copy may too, when Redis is back and the claim gone)
@@ -183,7 +185,7 @@ class RedisIdempotencyStore:
     async def release(self, key: str, token: str) -> None:
         try:
             async with self._breaker.guard():
-                await self._redis.eval(_RELEASE, 1, self._claim_key(key), token)
+                await self._release(keys=[self._claim_key(key)], args=[token])
         except (RedisError, OSError) as exc:
             self._down.report(exc, "release")  # the claim expires by itself
 

@@ -30,6 +30,22 @@ async def test_store_round_trip_and_ttl(redis_url: str) -> None:
         await store.aclose()
 
 
+async def test_the_claim_scripts_survive_a_script_flush(redis_url: str) -> None:
+    """The claim scripts run by SHA (EVALSHA); a Redis that lost its script cache (restart, SCRIPT FLUSH) gets
+    them loaded again instead of failing every claim."""
+    store = RedisIdempotencyStore(RedisSettings(url=redis_url, key_prefix=f"t-{uuid.uuid4().hex}:", result_ttl_s=60))
+    try:
+        assert (await store.claim("r1", "mine", 5)).state is ClaimState.OWNED
+        await store._redis.script_flush()
+        assert (await store.claim("r1", "other", 5)).state is ClaimState.BUSY
+        assert await store.renew("r1", "mine", 5)
+        await store.release("r1", "mine")
+        assert (await store.claim("r1", "other", 5)).state is ClaimState.OWNED
+        assert store.errors == 0
+    finally:
+        await store.aclose()
+
+
 async def test_answer_stores_the_response_and_drops_only_its_own_claim(redis_url: str) -> None:
     """One round trip for "remember the answer, give the claim back" (issue 18): the claim goes only if it is
     still ours; a copy that took over an expired claim keeps it."""
