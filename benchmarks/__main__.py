@@ -95,6 +95,28 @@ def _service(args: argparse.Namespace) -> int:
     return 0 if summary["targets_met"] else 1
 
 
+def _attribution(args: argparse.Namespace) -> int:
+    from benchmarks.service_attribution import VARIANTS, AttributionOptions, run
+
+    variants = tuple(args.variants.split(",")) if args.variants else tuple(VARIANTS)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        print(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}", file=sys.stderr)
+        return 2
+    opts = AttributionOptions(rate=args.rate, step_s=args.step, repeats=args.repeats, variants=variants)
+    asyncio.run(run(opts))
+    return 0
+
+
+def _add_attribution(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    at = sub.add_parser("attribution", help="one worker at a fixed rate, one part switched off at a time: CPU/request")
+    at.set_defaults(handler=_attribution)
+    at.add_argument("--rate", type=float, default=150.0, help="req/s offered (default 150)")
+    at.add_argument("--step", type=float, default=15.0, help="seconds per run (default 15)")
+    at.add_argument("--repeats", type=int, default=2, help="runs per variant, interleaved (default 2)")
+    at.add_argument("--variants", default=None, help="comma-separated subset of the registered variants")
+
+
 def _add_service(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sv = sub.add_parser(
         "service", help="one worker (real Kafka + Redis) at rising open-loop rates until it cannot keep up; then two"
@@ -224,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chaos(sub)
     _add_frontdoor(sub)
     _add_service(sub)
+    _add_attribution(sub)
     return parser
 
 
