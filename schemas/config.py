@@ -902,6 +902,9 @@ class RouterConfig(_Strict):
         for model in self.model_caps:
             if unserved(model):
                 raise ValueError(f"model_caps: no backend serves model {model!r}")
+        judge = self.cache.judge_model
+        if judge is not None and unserved(judge):  # every judgement would fail, and the cache learn nothing
+            raise ValueError(f"cache.judge_model: no backend serves model {judge!r}")
         granted = {tier for ent in self.tenants.values() for tier in ent.tiers}
         for route in self.routes:
             tiers = [*route.match.tiers, *([route.match.metadata["tier"]] if "tier" in route.match.metadata else [])]

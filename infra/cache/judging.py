@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from infra.degraded import Degradation
 from infra.shutdown import stop_tasks
 
 __all__ = ["Judge", "JudgeCase", "JudgeVerdict", "PendingJudgements"]
@@ -47,6 +48,8 @@ class PendingJudgements:
         self.judge = judge
         self.max_pending = max_pending
         self._tasks: set[asyncio.Task[None]] = set()
+        #: failures logged at most once per 10 s (a judge that is down fails every judgement)
+        self.failures = Degradation(log, "cache judge failed, its cases teach nothing", component="cache_judge")
         #: ``judge_{agreed,disagreed,failed,skipped}``; pass the cache's ``CacheStats.extra`` to export them
         self.counts = counts if counts is not None else {}
         for key in ("judge_agreed", "judge_disagreed", "judge_failed", "judge_skipped"):
@@ -69,7 +72,7 @@ class PendingJudgements:
             raise
         except Exception as exc:  # a judge that fails says nothing: no observation (the model stays cautious)
             self.counts["judge_failed"] += 1
-            log.warning("cache judge failed: %s", exc)
+            self.failures.report(exc)
             return
         self.counts["judge_agreed" if agreed else "judge_disagreed"] += 1
         await learn(case, agreed)

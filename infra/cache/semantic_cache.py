@@ -327,8 +327,9 @@ class SemanticCache:
 
     @property
     def degradations(self) -> list[Degradation]:
-        """What the cache degraded on: its store, its embedder (read by the metrics)."""
-        return [self._down, self.embed_degraded]
+        """What the cache degraded on: its store, its embedder, its judge (read by the metrics)."""
+        judge = [self.judging.failures] if self.judging is not None else []
+        return [self._down, self.embed_degraded, *judge]
 
     def _degraded(self, what: str, exc: BaseException) -> None:
         self._down.report(exc, what)

@@ -93,6 +93,8 @@ async def test_an_unclear_verdict_teaches_nothing(fake_server: FakeProviderServe
         assert cache.stats.extra["judge_failed"] == 1
         assert (cache.stats.verified_correct, cache.stats.verified_wrong) == (0, 0)
         assert cache.model("gpt-4o-mini").observed == 0
+        metrics = router.metrics_text()
+    assert 'llm_router_degraded_total{component="cache_judge",reason="error"} 1.0' in metrics
 
 
 async def test_without_a_judge_model_differing_answers_count_as_wrong(

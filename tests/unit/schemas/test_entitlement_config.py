@@ -77,3 +77,10 @@ def test_tenant_limits_need_a_default_for_tenants_not_listed() -> None:
     assert LimitSettings.model_validate({"tenants": {"t": {"rpm": 5}}, "default_tenant": {"rpm": 1}}).default_tenant
     assert LimitSettings.model_validate({"enabled": False, "tenants": {"t": {"rpm": 5}}}).tenants
     _fails(BACKEND + "limits: {tenants: {t: {rpm: 5}}}\n", "limits.default_tenant is required")
+
+
+def test_the_cache_judge_must_be_a_served_model() -> None:
+    """A judge no backend serves would fail every judgement at run time, silently (the cache learns nothing)."""
+    _fails(BACKEND + "cache: {judge_model: judge-9}\n", "cache.judge_model: no backend serves model 'judge-9'")
+    cfg = parse_config(BACKEND + "cache: {judge_model: fast}\n", env={})  # an alias of a served model
+    assert cfg.cache.judge_model == "fast"

@@ -85,7 +85,17 @@ def test_the_product_cli_does_not_import_benchmarks() -> None:
 def test_benchmarks_have_their_own_entry_point_with_every_benchmark() -> None:
     parser = build_bench_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"outage", "cache", "priority", "overhead", "cost", "chaos", "frontdoor", "service"}
+    assert set(sub.choices) == {
+        "outage",
+        "cache",
+        "priority",
+        "overhead",
+        "cost",
+        "chaos",
+        "frontdoor",
+        "service",
+        "attribution",
+    }
     args = parser.parse_args(["priority", "--capacity", "8", "--schedulers", "fair", "--adaptive-critical"])
     assert (args.capacity, args.schedulers, args.adaptive_critical) == (8, "fair", True)
     assert parser.parse_args(["outage"]).rate == 100.0
