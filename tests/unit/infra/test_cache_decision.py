@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra.cache.decision import Action, ErrorBudget, LearnedModel, Prior, decide, fit_logistic, lower_bound
-from infra.cache.judging import JudgeCase
+from infra.cache.judging import Judge, JudgeCase
 from infra.cache.semantic_cache import SemanticCache, same_answer
 from infra.cache.store import MemoryCacheStore
 from infra.embeddings import BatchingEmbedder
@@ -201,6 +201,13 @@ async def test_a_language_class_can_be_switched_off() -> None:
         await cache.aclose()
 
 
+def _judged(judge: Judge, **settings: object) -> SemanticCache:
+    """An unsure cache (it verifies every candidate) whose differing answers go to ``judge``."""
+    s = CacheSettings(second_embedder=None, audit_rate=0.0, **settings)  # type: ignore[arg-type]
+    store = MemoryCacheStore()
+    return SemanticCache(s, store, BatchingEmbedder(_Words()), rng=random.Random(0), prior=UNSURE, judge=judge)
+
+
 async def test_without_a_judge_a_differing_answer_counts_as_wrong_and_a_judge_can_overrule() -> None:
     cases: list[JudgeCase] = []
 
@@ -208,14 +215,7 @@ async def test_without_a_judge_a_differing_answer_counts_as_wrong_and_a_judge_ca
         cases.append(case)
         return True
 
-    cache = SemanticCache(
-        CacheSettings(second_embedder=None, audit_rate=0.0),
-        MemoryCacheStore(),
-        BatchingEmbedder(_Words()),
-        rng=random.Random(0),
-        prior=UNSURE,
-        judge=judge,
-    )
+    cache = _judged(judge)
     try:
         await _ask(cache, "how do I learn python", "Read the tutorial.")
         await _ask(cache, "~how do I learn python", "Start with the official tutorial.")
@@ -238,14 +238,7 @@ async def test_a_failing_judge_teaches_nothing_and_a_full_judge_drops_the_case()
         await release.wait()
         raise RuntimeError("judge down")
 
-    cache = SemanticCache(
-        CacheSettings(second_embedder=None, audit_rate=0.0, judge_max_pending=1),
-        MemoryCacheStore(),
-        BatchingEmbedder(_Words()),
-        rng=random.Random(0),
-        prior=UNSURE,
-        judge=slow_then_failing,
-    )
+    cache = _judged(slow_then_failing, judge_max_pending=1)
     try:
         await _ask(cache, "how do I learn python", "A")
         await _ask(cache, "~how do I learn python", "B")  # judged: waits
@@ -266,14 +259,7 @@ async def test_closing_the_cache_cancels_a_judgement_that_does_not_end() -> None
         await asyncio.Event().wait()
         return True
 
-    cache = SemanticCache(
-        CacheSettings(second_embedder=None, audit_rate=0.0),
-        MemoryCacheStore(),
-        BatchingEmbedder(_Words()),
-        rng=random.Random(0),
-        prior=UNSURE,
-        judge=forever,
-    )
+    cache = _judged(forever)
     await _ask(cache, "how do I learn python", "A")
     await _ask(cache, "~how do I learn python", "B")
     assert cache.judging is not None and cache.judging.pending == 1
