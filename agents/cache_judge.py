@@ -4,9 +4,10 @@ A verification calls the provider for a would-be hit and compares the fresh answ
 real models the two rarely match as text, so exact comparison alone (the default: free, and never wrong about a
 match) teaches the cache mostly that it must not serve. A judge model says whether two answers agree. Its call is
 made like any other (a provider slot, then one processor round: rate limits, leases, circuit breakers, failover,
-pricing), as the asker's tenant at ``batch`` priority, so judging never goes before anyone's request; the cost
-is counted on the tenant (``llm_router_cost_usd``) and the verdicts on ``llm_router_cache_events_total``
-(``judge_agreed`` / ``judge_disagreed`` / ``judge_failed`` / ``judge_skipped``).
+pricing), as the asker's tenant at ``batch`` priority, in the background (:mod:`infra.cache.judging` bounds how
+many run, and so how many slots judging holds); the cost is counted on the tenant (``llm_router_cost_usd``) and
+the verdicts on ``llm_router_cache_events_total`` (``judge_agreed`` / ``judge_disagreed`` / ``judge_failed`` /
+``judge_skipped``).
 
 The judge reads untrusted text (the question, both answers): each is fenced by a random boundary it cannot
 guess, the reply must be the single word YES or NO, and anything else teaches nothing. A judge can still be
@@ -21,11 +22,13 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 
+from agents.outcomes import Outcome
 from agents.processor import RequestProcessor
 from agents.scheduler import Ticket
 from agents.slot_gate import QueueDeadlineExpired, SlotGate
+from agents.token_estimate import cost_units
 from infra.cache.judging import JudgeCase
-from schemas.errors import CacheJudgeUnclear
+from schemas.errors import CacheJudgeDeclined, CacheJudgeUnclear
 from schemas.events import CachePolicy, ChatMessage, ChatRequest, ChatResponse, Priority, new_id, utcnow
 
 __all__ = ["RouterJudge", "judge_prompt", "read_verdict"]
@@ -60,7 +63,9 @@ def read_verdict(reply: str) -> bool:
 
 class RouterJudge:
     """:data:`~infra.cache.judging.Judge` that asks ``model`` through the router. ``processor`` gives the current
-    config snapshot's processor (a reload swaps it); ``on_response`` counts the call's cost and tokens."""
+    config snapshot's processor (a reload swaps it); ``on_response`` counts the call's cost and tokens;
+    ``cost_unit`` is the scheduler's (``worker.scheduler.cost_unit``), so a long judge prompt weighs what it costs
+    in the tenant's fair share."""
 
     def __init__(
         self,
@@ -70,14 +75,18 @@ class RouterJudge:
         *,
         timeout_s: float,
         on_response: Callable[[ChatResponse], None] | None = None,
+        cost_unit: str = "requests",
     ) -> None:
         self.model = model
         self._processor = processor
         self._gate = gate
         self.timeout_s = timeout_s
         self._on_response = on_response
+        self._cost_unit = cost_unit
 
     def request(self, case: JudgeCase) -> ChatRequest:
+        """The judge's call: the tenant's, at ``batch`` priority, pinned to the judge model (``route`` names the
+        model, so no route rule can send the prompt elsewhere), a one-word answer, uncached."""
         boundary = f"text-{secrets.token_hex(6)}"
         return ChatRequest(
             request_id=f"judge-{new_id()}",
@@ -85,6 +94,7 @@ class RouterJudge:
             priority=Priority.BATCH,
             messages=[ChatMessage(role="user", content=judge_prompt(case, boundary))],
             model=self.model,
+            route=self.model,
             max_tokens=_MAX_TOKENS,
             temperature=0.0,
             deadline=utcnow() + timedelta(seconds=self.timeout_s),
@@ -92,12 +102,16 @@ class RouterJudge:
         )
 
     async def __call__(self, case: JudgeCase) -> bool:
+        """The verdict; raises CacheJudgeDeclined when the tenant may not use the judge model, CacheJudgeUnclear
+        when the call fails, is late or answers anything but YES or NO."""
         request = self.request(case)
-        processor = self._processor()
-        ticket = Ticket(request.priority, request.tenant, arrival=self._gate.clock(), cost=1.0)
+        if not self._processor().router.entitlements.may_use_model(case.tenant, self.model):
+            raise CacheJudgeDeclined(f"tenant {case.tenant!r} may not use the judge model {self.model!r}")
+        cost = cost_units(request, self._cost_unit)
+        ticket = Ticket(request.priority, request.tenant, arrival=self._gate.clock(), cost=cost)
         try:
             async with asyncio.timeout(self.timeout_s + _GRACE_S), self._gate.slot(ticket, timeout_s=self.timeout_s):
-                outcome = await processor.process(request)
+                outcome = await self._round(request)
         except (TimeoutError, QueueDeadlineExpired) as exc:
             raise CacheJudgeUnclear(f"the judge took over {self.timeout_s:.1f}s") from exc
         answer = outcome.response
@@ -107,3 +121,13 @@ class RouterJudge:
         if self._on_response is not None:
             self._on_response(answer)
         return read_verdict(answer.content or "")
+
+    async def _round(self, request: ChatRequest) -> Outcome:
+        """One round with the processor in force once the slot is ours, held like a request's round (a reload
+        waits for it before it closes the backends it uses)."""
+        processor = self._processor()
+        processor.enter()
+        try:
+            return await processor.process(request)
+        finally:
+            processor.leave()

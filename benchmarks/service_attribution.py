@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import BENCH_KAFKA, BENCH_REDIS, RESULTS_DIR, deployment, write_results
-from benchmarks.service_bench import MODEL, LoadGen, ServiceOptions, _Procs, _ready, _step, find_pid, infra_pids
+from benchmarks.service_bench import (
+    MODEL,
+    LoadGen,
+    Procs,
+    ServiceOptions,
+    find_pid,
+    infra_pids,
+    run_step,
+    wait_answering,
+)
 from streams.report import print_table
 
 __all__ = ["VARIANTS", "AttributionOptions", "run"]
@@ -50,6 +59,7 @@ class _Runs:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
+        """Mean and every run's figure: the spread between runs is what a difference must exceed to count."""
         worker = [s["worker_cpu_ms_per_request"] for s in self.steps]
         return {
             "worker_cpu_ms_per_request_mean": statistics.fmean(worker),
@@ -62,6 +72,7 @@ class _Runs:
 
 
 async def _one(variant: str, opts: AttributionOptions) -> dict[str, Any]:
+    """One run of ``variant``: a fresh deployment (topics, fake provider, worker), one step at ``opts.rate``."""
     sections: dict[str, dict[str, Any]] = {
         "worker": {"metrics_port": 0},
         "cache": {"enabled": False},
@@ -74,10 +85,10 @@ async def _one(variant: str, opts: AttributionOptions) -> dict[str, Any]:
         await gen.start()
         try:
             dep.start_worker()
-            await _ready(gen, 1)
+            await wait_answering(gen, 1)
             provider = find_pid("fake-provider", "--port", dep.fake_url.rsplit(":", 1)[1])
-            procs = _Procs([w.pid for w in dep.workers], provider, infra_pids(BENCH_KAFKA, BENCH_REDIS))
-            step = await _step(gen, procs, opts.rate, ServiceOptions(step_s=opts.step_s))
+            procs = Procs([w.pid for w in dep.workers], provider, infra_pids(BENCH_KAFKA, BENCH_REDIS))
+            step = await run_step(gen, procs, opts.rate, ServiceOptions(step_s=opts.step_s))
         finally:
             await gen.stop()
     step.pop("backlog_samples", None)

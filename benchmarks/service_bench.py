@@ -273,7 +273,7 @@ _PHASE = {1: "one_worker", 2: "two_workers", 3: "three_workers", 4: "four_worker
 
 
 @dataclass
-class _Procs:
+class Procs:
     workers: list[int]
     provider: int | None
     others: dict[str, int] = field(default_factory=dict)
@@ -312,7 +312,7 @@ def _latencies(answers: list[_Answer]) -> dict[str, float]:
     }
 
 
-async def _step(gen: LoadGen, procs: _Procs, rate: float, opts: ServiceOptions) -> dict[str, Any]:
+async def run_step(gen: LoadGen, procs: Procs, rate: float, opts: ServiceOptions) -> dict[str, Any]:
     """One step at ``rate``: offered for ``step_s``, then drained (CPU counted until drained)."""
     first, sent0 = len(gen.answers), gen.sent
     profiling = _profile(procs.workers[0], opts) if rate == opts.profile_rate and len(procs.workers) == 1 else []
@@ -379,12 +379,12 @@ def _line(label: str, s: dict[str, Any]) -> str:
     )
 
 
-async def _climb(gen: LoadGen, procs: _Procs, opts: ServiceOptions, label: str) -> dict[str, Any]:
+async def _climb(gen: LoadGen, procs: Procs, opts: ServiceOptions, label: str) -> dict[str, Any]:
     """Rising rates until one is not sustained; then a step at 80 % of the highest sustained rate."""
     steps: list[dict[str, Any]] = []
     best = 0.0
     for rate in opts.rates:
-        step = await _step(gen, procs, rate, opts)
+        step = await run_step(gen, procs, rate, opts)
         steps.append(step)
         print(_line(label, step), flush=True)
         if not step["sustained"]:
@@ -394,13 +394,13 @@ async def _climb(gen: LoadGen, procs: _Procs, opts: ServiceOptions, label: str) 
         best = rate
     out: dict[str, Any] = {"steps": steps, "sustained_rps": best}
     if best:
-        at80 = await _step(gen, procs, round(best * 0.8), opts)
+        at80 = await run_step(gen, procs, round(best * 0.8), opts)
         print(_line(f"{label} (80 %)", at80), flush=True)
         out["at_80pct"] = at80
     return out
 
 
-async def _ready(gen: LoadGen, workers: int, timeout_s: float = 180.0) -> float:
+async def wait_answering(gen: LoadGen, workers: int, timeout_s: float = 180.0) -> float:
     """Seconds until the deployment answers, from ``workers`` distinct workers (a probe trickle meanwhile)."""
     t0 = time.time()
     while time.time() - t0 < timeout_s:
@@ -420,8 +420,8 @@ async def _phases(dep: Deployment, gen: LoadGen, opts: ServiceOptions) -> dict[s
     for count in opts.phases:
         while len(dep.workers) < count:
             dep.start_worker()
-        print(f"[bench] {count} worker(s) ready after {await _ready(gen, count):.1f}s", flush=True)
-        procs = _Procs([w.pid for w in dep.workers], provider, infra_pids(BENCH_KAFKA, BENCH_REDIS))
+        print(f"[bench] {count} worker(s) ready after {await wait_answering(gen, count):.1f}s", flush=True)
+        procs = Procs([w.pid for w in dep.workers], provider, infra_pids(BENCH_KAFKA, BENCH_REDIS))
         results[_PHASE[count]] = await _climb(gen, procs, opts, f"{count} worker(s)")
     return results
 

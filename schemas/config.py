@@ -433,7 +433,10 @@ class CacheSettings(_Strict):
     )
     judge_timeout_s: float = Field(default=15.0, gt=0, description="a slower judgement teaches nothing")
     judge_max_pending: int = Field(
-        default=32, ge=1, description="judgements running at once per worker; more are dropped (counted, not learnt)"
+        default=4,
+        ge=1,
+        description="judgements running at once per worker, each holding at most one provider slot; more are "
+        "dropped (counted, not learnt)",
     )
     # defaults chosen with `llm-router cache eval` on benchmarks/data/cache_pairs.tsv (see README)
     threshold: float = Field(default=0.55, ge=-1, le=1, description="similarity a same-language hit needs")

@@ -10,6 +10,7 @@ from schemas.events import ErrorCode
 
 __all__ = [
     "CacheError",
+    "CacheJudgeDeclined",
     "CacheJudgeUnclear",
     "ConfigError",
     "DeadlineExpired",
@@ -107,6 +108,13 @@ class CacheError(RouterError):
 
     code: str = ErrorCode.CACHE_ERROR
     retriable = True
+
+
+class CacheJudgeDeclined(CacheError):
+    """The cache's judge will not take this case (e.g. the tenant may not use the judge model): skipped, not a
+    failure."""
+
+    retriable = False
 
 
 class CacheJudgeUnclear(CacheError):

@@ -239,18 +239,20 @@ class Engine:
             self.spawn(self._announce(), f"announce-{version}")
 
     def wire_judge(self) -> None:
-        """The cache's judge (``cache.judge_model``), asked through this engine's current processor; a reload
-        that keeps its model and timeout keeps it (and the judgements it is running)."""
+        """The cache's judge (``cache.judge_model``), asked through this engine's current processor. A reload
+        that keeps its model and timeout keeps the judge; ``judge_max_pending`` is applied either way, and the
+        judgements already running go on (the cache keeps tracking them)."""
         cache, s = self.cache, self.config.cache
         if cache is None:
             return
-        current = cache.judging.judge if cache.judging is not None else None
-        if s.judge_model is None:
-            if isinstance(current, RouterJudge):
-                cache.set_judge(None)
-            return
+        current = cache.judging.judge
         wanted = (s.judge_model, s.judge_timeout_s)
         if isinstance(current, RouterJudge) and (current.model, current.timeout_s) == wanted:
+            cache.set_judge(current, s.judge_max_pending)
+            return
+        if s.judge_model is None:
+            if isinstance(current, RouterJudge):  # a judge injected by a library user is not the config's to drop
+                cache.set_judge(None)
             return
         judge = RouterJudge(
             s.judge_model,
@@ -258,8 +260,9 @@ class Engine:
             self.gate,
             timeout_s=s.judge_timeout_s,
             on_response=self.metrics.record_side_call,
+            cost_unit=self.config.worker.scheduler.cost_unit,
         )
-        cache.set_judge(judge)
+        cache.set_judge(judge, s.judge_max_pending)
 
     async def _retire(self, old: RequestProcessor, retired: BackendPool) -> None:
         """Close the removed or changed backends once no round started under the old config runs any more

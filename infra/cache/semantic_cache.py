@@ -249,7 +249,6 @@ class SemanticCache:
     ) -> None:
         self.settings = settings
         self._rng = rng or random.Random()
-        self.judging: PendingJudgements | None = None
         self._prior = prior
         self._models: dict[str, LearnedModel] = {}
         self._budgets: dict[str, ErrorBudget] = {}
@@ -273,7 +272,8 @@ class SemanticCache:
         self._observations_loaded = False
         self._warming = False
         self.stats = CacheStats()
-        self.set_judge(judge)
+        #: background judgements (none run while ``judging.judge`` is None)
+        self.judging = PendingJudgements(judge, settings.judge_max_pending, self.stats.extra)
         self._follow: asyncio.Task[None] | None = None
         self._warm: asyncio.Task[None] | None = None
         #: set once what the first decisions need is loaded (a process may then freeze its long-lived objects)
@@ -328,8 +328,7 @@ class SemanticCache:
     @property
     def degradations(self) -> list[Degradation]:
         """What the cache degraded on: its store, its embedder, its judge (read by the metrics)."""
-        judge = [self.judging.failures] if self.judging is not None else []
-        return [self._down, self.embed_degraded, *judge]
+        return [self._down, self.embed_degraded, self.judging.failures]
 
     def _degraded(self, what: str, exc: BaseException) -> None:
         self._down.report(exc, what)
@@ -542,20 +541,19 @@ class SemanticCache:
         self._second_opinion(self.settings)
         warm_up_features()
 
-    def set_judge(self, judge: Judge | None) -> None:
-        """Who decides when a verification's two answers differ as text (``None``: they disagree). The runtime
-        sets it once the router it asks exists (``cache.judge_model``)."""
-        if judge is None:
-            self.judging = None
-            return
-        self.judging = PendingJudgements(judge, self.settings.judge_max_pending, self.stats.extra)
+    def set_judge(self, judge: Judge | None, max_pending: int | None = None) -> None:
+        """Who decides when a verification's two answers differ as text (``None``: they disagree), and how many
+        judgements may run at once (default ``cache.judge_max_pending``). The runtime sets it once the router it
+        asks exists (``cache.judge_model``), and again on a reload; judgements already running keep going."""
+        self.judging.judge = judge
+        self.judging.max_pending = max_pending or self.settings.judge_max_pending
 
     async def _learn(self, probe: Probe, case: JudgeCase) -> bool:
         """Compare the fresh answer with the cached one and teach the model, the entry and the other replicas.
         Answers that differ as text go to the judge, if there is one, in the background (see
         :mod:`infra.cache.judging`); this returns False for them, and the judgement teaches later."""
         correct = same_answer(probe.cached, case.fresh)
-        if correct or self.judging is None:
+        if correct or self.judging.judge is None:
             await self._teach(probe, correct)
             return correct
 
@@ -775,8 +773,7 @@ class SemanticCache:
         """Stop following within ``timeout_s``, then close the embedder and the store. Closing the store also
         breaks a read that ignored the cancellation, so the loop ends soon after even then."""
         self._closing = True
-        if self.judging is not None:
-            await self.judging.aclose(timeout_s / 2)
+        await self.judging.aclose(timeout_s / 4)
         tasks = [t for t in (self._follow, self._warm) if t is not None]
         if tasks:
             await stop_tasks(tasks, timeout_s)

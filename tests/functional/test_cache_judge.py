@@ -15,14 +15,17 @@ from infra.config_loader import parse_config
 from infra.fake_provider.server import FakeProviderServer
 from schemas.config import RouterConfig
 from streams.library import Router
-from tests.functional.conftest import set_faults, stats
+from tests.functional.conftest import set_faults, stats, until_stat
 
 # the feature names of the shipped prior's first four columns; a flat prior over them explores every candidate
 NAMES = ("bias", "cos_same", "cos_cross", "margin")
 
 
-def _config(server: FakeProviderServer, prior: Path, **cache: object) -> RouterConfig:
+def _config(
+    server: FakeProviderServer, prior: Path, tenants: dict[str, object] | None = None, **cache: object
+) -> RouterConfig:
     body = {
+        "tenants": tenants or {},
         "default_model": "gpt-4o-mini",
         "backends": [
             {"name": "b1", "base_url": server.backend_url("b1"), "models": ["gpt-4o-mini"]},
@@ -55,7 +58,7 @@ async def _explore(router: Router) -> tuple[str | None, str | None]:
     first = await router.ask("How do I learn Python?", tenant="acme")
     second = await router.ask("What is the best way to learn Python?", tenant="acme")
     cache = router.engine.cache
-    assert cache is not None and cache.judging is not None
+    assert cache is not None and cache.judging.judge is not None
     await cache.judging.settled()
     return first.cache_hit, second.cache_hit
 
@@ -104,7 +107,7 @@ async def test_without_a_judge_model_differing_answers_count_as_wrong(
         await router.ask("How do I learn Python?", tenant="acme")
         await router.ask("What is the best way to learn Python?", tenant="acme")
         cache = router.engine.cache
-        assert cache is not None and cache.judging is None
+        assert cache is not None and cache.judging.judge is None
         assert (cache.stats.verifications, cache.stats.verified_wrong, cache.stats.judge_calls) == (1, 1, 0)
     assert (await stats(fake_server, "j"))["calls"] == 0
 
@@ -113,8 +116,47 @@ async def test_a_reload_sets_and_removes_the_judge(fake_server: FakeProviderServ
     async with Router(_config(fake_server, flat_prior), background=False) as router:
         await router.start()
         cache = router.engine.cache
-        assert cache is not None and cache.judging is None
+        assert cache is not None and cache.judging.judge is None
         await router.reload(_config(fake_server, flat_prior, judge_model="judge-mini"))
-        assert cache.judging is not None and getattr(cache.judging.judge, "model", None) == "judge-mini"
+        assert getattr(cache.judging.judge, "model", None) == "judge-mini"
+        judge = cache.judging.judge
+        await router.reload(_config(fake_server, flat_prior, judge_model="judge-mini", judge_max_pending=7))
+        assert cache.judging.judge is judge and cache.judging.max_pending == 7  # same judge, new bound
         await router.reload(_config(fake_server, flat_prior))
-        assert cache.judging is None
+        assert cache.judging.judge is None
+
+
+async def test_a_judgement_running_across_a_reload_still_teaches(
+    fake_server: FakeProviderServer, flat_prior: Path
+) -> None:
+    """The judge's round holds its processor like a request's round: the reload that retires the judge's backend
+    (its URL changes) waits for it, and the cache still tracks the judgement after the judge was replaced."""
+    await set_faults(fake_server, "j", fixed_answer="YES", latency_ms=600, latency_dist="fixed")
+    await set_faults(fake_server, "j2", fixed_answer="NO")
+    async with Router(_config(fake_server, flat_prior, judge_model="judge-mini"), background=False) as router:
+        await router.ask("How do I learn Python?", tenant="acme")
+        await router.ask("What is the best way to learn Python?", tenant="acme")
+        cache = router.engine.cache
+        assert cache is not None and cache.judging.pending == 1
+        await until_stat(fake_server, "j", "calls", 1)  # the judge's call is at the provider (600 ms)
+        moved = _config(fake_server, flat_prior, judge_model="judge-mini", judge_timeout_s=5)
+        moved.backends[1] = moved.backends[1].model_copy(update={"base_url": fake_server.backend_url("j2")})
+        await router.reload(moved)
+        assert cache.judging.pending == 1  # the new judge did not orphan the running judgement
+        await cache.judging.settled()
+        assert (cache.stats.verified_correct, cache.stats.extra["judge_failed"]) == (1, 0)
+    assert (await stats(fake_server, "j"))["calls"] == 1 and (await stats(fake_server, "j2"))["calls"] == 0
+
+
+async def test_a_tenant_that_may_not_use_the_judge_model_is_not_judged(
+    fake_server: FakeProviderServer, flat_prior: Path
+) -> None:
+    await set_faults(fake_server, "j", fixed_answer="YES")
+    config = _config(fake_server, flat_prior, {"acme": {"models": ["gpt-4o-mini"]}}, judge_model="judge-mini")
+    async with Router(config, background=False) as router:
+        await _explore(router)
+        cache = router.engine.cache
+        assert cache is not None
+        assert (cache.stats.extra["judge_skipped"], cache.stats.extra["judge_failed"]) == (1, 0)
+        assert (cache.stats.verified_correct, cache.stats.verified_wrong) == (0, 0)
+    assert (await stats(fake_server, "j"))["calls"] == 0

@@ -176,7 +176,8 @@ async def test_every_redis_store_shares_one_breaker_and_every_fallback_is_in_the
         assert all(s._breaker is breaker for s in stores)  # type: ignore[attr-defined]
         assert engine.cache is not None and engine.cache.store._guard.__self__ is breaker  # type: ignore[attr-defined]
         components = {d.component for d in engine.metrics.sources.degradations}
-        assert components == {"redis", "idempotency", "circuits", "rate_limits", "leases", "cache", "embedder"}
+        expected = {"redis", "idempotency", "circuits", "rate_limits", "leases", "cache", "embedder", "cache_judge"}
+        assert components == expected
     finally:
         await engine.aclose()
 

@@ -34,6 +34,11 @@ async def test_the_claim_scripts_survive_a_script_flush(redis_url: str) -> None:
     """The claim scripts run by SHA (EVALSHA); a Redis that lost its script cache (restart, SCRIPT FLUSH) gets
     them loaded again instead of failing every claim."""
     store = RedisIdempotencyStore(RedisSettings(url=redis_url, key_prefix=f"t-{uuid.uuid4().hex}:", result_ttl_s=60))
+
+    async def no_eval(*args: object, **kwargs: object) -> object:
+        raise AssertionError("EVAL sends the script body on every call")
+
+    store._redis.eval = no_eval  # type: ignore[method-assign]
     try:
         assert (await store.claim("r1", "mine", 5)).state is ClaimState.OWNED
         await store._redis.script_flush()
