@@ -266,6 +266,13 @@ async def test_closing_the_cache_cancels_a_judgement_that_does_not_end() -> None
     await asyncio.wait_for(cache.aclose(timeout_s=0.4), 2.0)
     assert cache.judging.pending == 0 and cache.stats.verified_correct == 0
 
+    async def learn(case: JudgeCase, agreed: bool) -> None:
+        raise AssertionError("nothing is judged after close")
+
+    skipped = cache.stats.extra["judge_skipped"]
+    assert not cache.judging.submit(JudgeCase("t", "q", "a", "b"), learn)  # a request finishing during shutdown
+    assert cache.judging.pending == 0 and cache.stats.extra["judge_skipped"] == skipped + 1
+
 
 def test_refits_are_rate_limited_once_the_model_has_seen_many_outcomes(monkeypatch: pytest.MonkeyPatch) -> None:
     """A refit is a Newton fit over every observation, on the event loop: below ``eager_below`` observations each
