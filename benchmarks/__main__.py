@@ -117,6 +117,21 @@ def _add_attribution(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     at.add_argument("--variants", default=None, help="comma-separated subset of the registered variants")
 
 
+def _floor(args: argparse.Namespace) -> int:
+    from benchmarks.kafka_floor import FloorOptions, run
+
+    asyncio.run(run(FloorOptions(rate=args.rate, step_s=args.step, repeats=args.repeats)))
+    return 0
+
+
+def _add_floor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fl = sub.add_parser("floor", help="a bare aiokafka + aiohttp worker next to ours: CPU per request, same run")
+    fl.set_defaults(handler=_floor)
+    fl.add_argument("--rate", type=float, default=150.0, help="req/s offered (default 150)")
+    fl.add_argument("--step", type=float, default=15.0, help="seconds per run (default 15)")
+    fl.add_argument("--repeats", type=int, default=2, help="runs per worker, interleaved (default 2)")
+
+
 def _add_service(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sv = sub.add_parser(
         "service", help="one worker (real Kafka + Redis) at rising open-loop rates until it cannot keep up; then two"
@@ -247,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_frontdoor(sub)
     _add_service(sub)
     _add_attribution(sub)
+    _add_floor(sub)
     return parser
 
 

@@ -95,6 +95,7 @@ def test_benchmarks_have_their_own_entry_point_with_every_benchmark() -> None:
         "frontdoor",
         "service",
         "attribution",
+        "floor",
     }
     args = parser.parse_args(["priority", "--capacity", "8", "--schedulers", "fair", "--adaptive-critical"])
     assert (args.capacity, args.schedulers, args.adaptive_critical) == (8, "fair", True)
