@@ -66,7 +66,7 @@ async def serve(config_path: str) -> None:
     topics = TopicNames(cfg.kafka.topic_prefix)
     url = f"{cfg.backends[0].base_url}/chat/completions"
     consumer = AIOKafkaConsumer(
-        *topics.all_requests(),
+        *topics.all_requests,
         bootstrap_servers=cfg.kafka.bootstrap_servers,
         group_id=f"{cfg.kafka.consumer_group}-floor",
         enable_auto_commit=False,
