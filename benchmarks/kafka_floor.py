@@ -25,17 +25,8 @@ from typing import Any
 
 import orjson
 
-from benchmarks.harness import BENCH_KAFKA, BENCH_REDIS, RESULTS_DIR, Deployment, deployment, write_results
-from benchmarks.service_bench import (
-    MODEL,
-    LoadGen,
-    Procs,
-    ServiceOptions,
-    find_pid,
-    infra_pids,
-    run_step,
-    wait_answering,
-)
+from benchmarks.harness import RESULTS_DIR, Deployment, deployment, write_results
+from benchmarks.service_bench import MODEL, ONE_WORKER_SECTIONS, measure_one_worker
 from streams.report import print_table
 
 __all__ = ["FloorOptions", "run", "serve"]
@@ -119,23 +110,15 @@ def _start_floor(dep: Deployment) -> subprocess.Popen[bytes]:
 
 async def _one(kind: str, opts: FloorOptions) -> dict[str, Any]:
     """One run: a fresh deployment, the floor worker or ours, one step at ``opts.rate``."""
-    sections = {"worker": {"metrics_port": 0}, "cache": {"enabled": False}, "health": {"healthy_probe_interval_s": 0}}
-    async with deployment(f"floor-{kind}", [("svc", [MODEL])], **sections) as dep:
+    async with deployment(f"floor-{kind}", [("svc", [MODEL])], **ONE_WORKER_SECTIONS) as dep:
         floor = _start_floor(dep) if kind == FLOOR else None
         pid = floor.pid if floor is not None else dep.start_worker().pid
-        gen = LoadGen(dep)
-        await gen.start()
         try:
-            await wait_answering(gen, 1)
-            provider = find_pid("fake-provider", "--port", dep.fake_url.rsplit(":", 1)[1])
-            procs = Procs([pid], provider, infra_pids(BENCH_KAFKA, BENCH_REDIS))
-            step = await run_step(gen, procs, opts.rate, ServiceOptions(step_s=opts.step_s))
+            step = await measure_one_worker(dep, pid, opts.rate, opts.step_s)
         finally:
-            await gen.stop()
             if floor is not None:
                 floor.terminate()
                 floor.wait(10)
-    step.pop("backlog_samples", None)
     print(
         f"[floor] {kind:6s} worker {step['worker_cpu_ms_per_request']:.2f} ms/req, answered "
         f"{step['answered_rps_during']:.0f}/s, added p50 {step['added_p50_ms']:.1f} p99 {step['added_p99_ms']:.1f} ms",

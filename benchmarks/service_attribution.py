@@ -19,17 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import BENCH_KAFKA, BENCH_REDIS, RESULTS_DIR, deployment, write_results
-from benchmarks.service_bench import (
-    MODEL,
-    LoadGen,
-    Procs,
-    ServiceOptions,
-    find_pid,
-    infra_pids,
-    run_step,
-    wait_answering,
-)
+from benchmarks.harness import RESULTS_DIR, deployment, write_results
+from benchmarks.service_bench import MODEL, ONE_WORKER_SECTIONS, measure_one_worker
 from streams.report import print_table
 
 __all__ = ["VARIANTS", "AttributionOptions", "run"]
@@ -73,25 +64,11 @@ class _Runs:
 
 async def _one(variant: str, opts: AttributionOptions) -> dict[str, Any]:
     """One run of ``variant``: a fresh deployment (topics, fake provider, worker), one step at ``opts.rate``."""
-    sections: dict[str, dict[str, Any]] = {
-        "worker": {"metrics_port": 0},
-        "cache": {"enabled": False},
-        "health": {"healthy_probe_interval_s": 0},
-    }
+    sections = {k: dict(v) for k, v in ONE_WORKER_SECTIONS.items()}
     for section, values in VARIANTS[variant].items():
         sections.setdefault(section, {}).update(values)
     async with deployment(f"attr-{variant}", [("svc", [MODEL])], **sections) as dep:
-        gen = LoadGen(dep)
-        await gen.start()
-        try:
-            dep.start_worker()
-            await wait_answering(gen, 1)
-            provider = find_pid("fake-provider", "--port", dep.fake_url.rsplit(":", 1)[1])
-            procs = Procs([w.pid for w in dep.workers], provider, infra_pids(BENCH_KAFKA, BENCH_REDIS))
-            step = await run_step(gen, procs, opts.rate, ServiceOptions(step_s=opts.step_s))
-        finally:
-            await gen.stop()
-    step.pop("backlog_samples", None)
+        step = await measure_one_worker(dep, dep.start_worker().pid, opts.rate, opts.step_s)
     print(
         f"[attribution] {variant:15s} worker {step['worker_cpu_ms_per_request']:.2f} ms/req, box "
         f"{step['box_cpu_ms_per_request']:.2f}, added p50 {step['added_p50_ms']:.1f} p99 {step['added_p99_ms']:.1f} ms",

@@ -414,6 +414,30 @@ async def wait_answering(gen: LoadGen, workers: int, timeout_s: float = 180.0) -
     raise RuntimeError(f"no answers from {workers} workers within {timeout_s:.0f}s")
 
 
+#: the sections every single-worker measurement runs with (cache off: a pass-through worker; no health probes)
+ONE_WORKER_SECTIONS: dict[str, dict[str, Any]] = {
+    "worker": {"metrics_port": 0},
+    "cache": {"enabled": False},
+    "health": {"healthy_probe_interval_s": 0},
+}
+
+
+async def measure_one_worker(dep: Deployment, pid: int, rate: float, step_s: float) -> dict[str, Any]:
+    """The worker process ``pid`` serving ``dep``: wait until it answers, then one step at ``rate`` (the
+    attribution and floor benchmarks); the step's figures, without its backlog samples."""
+    gen = LoadGen(dep)
+    await gen.start()
+    try:
+        await wait_answering(gen, 1)
+        provider = find_pid("fake-provider", "--port", dep.fake_url.rsplit(":", 1)[1])
+        procs = Procs([pid], provider, infra_pids(BENCH_KAFKA, BENCH_REDIS))
+        step = await run_step(gen, procs, rate, ServiceOptions(step_s=step_s))
+    finally:
+        await gen.stop()
+    step.pop("backlog_samples", None)
+    return step
+
+
 async def _phases(dep: Deployment, gen: LoadGen, opts: ServiceOptions) -> dict[str, Any]:
     provider = find_pid("fake-provider", "--port", dep.fake_url.rsplit(":", 1)[1])
     results: dict[str, Any] = {}
