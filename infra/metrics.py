@@ -368,16 +368,16 @@ class RouterMetrics:
         self._record_outcome(response, model)
         if response.status == "ok" and response.cache_hit in (None, "semantic-translated"):
             child(self.capacity_wait, response.priority.value, model).observe(response.latency.capacity_wait_ms / 1000)
-            child(self.cost, tenant, model).inc(response.cost_usd)
-            child(self.tokens, tenant, model, "prompt").inc(response.usage.prompt_tokens)
-            child(self.tokens, tenant, model, "completion").inc(response.usage.completion_tokens)
+            self._record_paid(response, tenant, model)
 
     def record_side_call(self, response: ChatResponse) -> None:
         """Cost and tokens of a call the router made on its own account for a tenant (the cache's judge): paid
         like any call, but no request of the tenant's, so not in the request and response counts."""
-        if response.status != "ok":
-            return
-        model, tenant = self._model(response.model), self.tenant_label(response.tenant)
+        if response.status == "ok":
+            self._record_paid(response, self.tenant_label(response.tenant), self._model(response.model))
+
+    def _record_paid(self, response: ChatResponse, tenant: str, model: str) -> None:
+        """What a provider was paid for one call: cost and tokens by tenant and model."""
         self._child(self.cost, tenant, model).inc(response.cost_usd)
         self._child(self.tokens, tenant, model, "prompt").inc(response.usage.prompt_tokens)
         self._child(self.tokens, tenant, model, "completion").inc(response.usage.completion_tokens)

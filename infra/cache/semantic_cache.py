@@ -674,9 +674,11 @@ class SemanticCache:
         now = self._clock()
         entry_id = uuid.uuid4().hex
         answer_id = entry_id
-        case = JudgeCase(request.tenant, look.text, look.probe.cached if look.probe else "", response.content or "")
-        if look.probe is not None and await self._learn(look.probe, case):
-            answer_id = look.probe.answer_id  # verified: the same answer as the candidate's
+        probe = look.probe
+        if probe is not None and await self._learn(
+            probe, JudgeCase(request.tenant, look.text, probe.cached, response.content or "")
+        ):
+            answer_id = probe.answer_id  # verified: the same answer as the candidate's
         try:
             if self.embedder is not None and look.vector is None and structured_context(request) is None:
                 look.vector = await self._embed(look.text, s)  # None: stored for the exact tier only
