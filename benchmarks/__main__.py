@@ -120,16 +120,17 @@ def _add_attribution(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _floor(args: argparse.Namespace) -> int:
     from benchmarks.kafka_floor import FloorOptions, run
 
-    asyncio.run(run(FloorOptions(rate=args.rate, step_s=args.step, repeats=args.repeats)))
+    asyncio.run(run(FloorOptions(rate=args.rate, step_s=args.step, repeats=args.repeats, name=args.name)))
     return 0
 
 
 def _add_floor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    fl = sub.add_parser("floor", help="a bare aiokafka + aiohttp worker next to ours: CPU per request, same run")
+    fl = sub.add_parser("floor", help="bare aiokafka and bare Faust workers next to ours: CPU per request, same run")
     fl.set_defaults(handler=_floor)
     fl.add_argument("--rate", type=float, default=150.0, help="req/s offered (default 150)")
     fl.add_argument("--step", type=float, default=15.0, help="seconds per run (default 15)")
     fl.add_argument("--repeats", type=int, default=2, help="runs per worker, interleaved (default 2)")
+    fl.add_argument("--name", default="kafka-floor", help="results file stem (default kafka-floor)")
 
 
 def _add_service(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

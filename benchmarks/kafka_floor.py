@@ -33,6 +33,10 @@ __all__ = ["FloorOptions", "run", "serve"]
 
 #: the floor worker's name on its answers (the load generator waits for answers from it)
 FLOOR = "floor"
+#: the floor on Faust (our app's settings and transport, no pipeline)
+FAUST_FLOOR = "faust-floor"
+#: how each floor worker is started (``python -m benchmarks.kafka_floor COMMAND CONFIG``)
+_SERVE = {FLOOR: "serve", FAUST_FLOOR: "serve-faust"}
 
 
 @dataclass(frozen=True)
@@ -101,17 +105,70 @@ async def _answer(http: Any, producer: Any, url: str, topic: str, record: Any) -
     await (await producer.send(topic, orjson.dumps(answer), key=record.key))
 
 
+def serve_faust(config_path: str) -> None:
+    """The same floor on Faust: our app's settings and transport, one raw agent per request topic with manual
+    acks like ours, the same aiohttp call and produce. Its gap to the bare floor is Faust's own cost; its gap
+    to ours is our pipeline's."""
+    import aiohttp
+    import faust
+
+    from infra.config_loader import load_config
+    from schemas.wire import TopicNames
+    from streams.app import faust_settings
+    from streams.kafka_transport import RouterTransport
+
+    cfg = load_config(config_path, env={})
+    topics = TopicNames(cfg.kafka.topic_prefix)
+    url = f"{cfg.backends[0].base_url}/chat/completions"
+
+    class FloorApp(faust.App):
+        fetch_max_wait_ms = cfg.kafka.fetch_max_wait_ms
+
+        def _new_transport(self) -> Any:
+            return RouterTransport(self.conf.broker_consumer, self)
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app = FloorApp(f"{cfg.kafka.consumer_group}-faust-floor", loop=loop, **faust_settings(cfg))
+    sessions: list[Any] = []
+
+    async def http() -> Any:
+        if not sessions:
+            sessions.append(aiohttp.ClientSession())
+        return sessions[0]
+
+    class _Producer:
+        async def send(self, topic: str, value: bytes, key: bytes | None) -> Any:
+            return await app.send(topic, key=key, value=value, key_serializer="raw", value_serializer="raw")
+
+    for topic in topics.all_requests:
+        channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
+
+        async def agent(stream: Any) -> None:
+            manual = stream.noack()
+            async for event in manual.events():
+                msg = event.message
+                await _answer(await http(), _Producer(), url, topics.responses, msg)
+                await manual.ack(event)
+
+        agent.__name__ = agent.__qualname__ = f"floor_{topic.replace('.', '_').replace('-', '_')}"
+        app.agent(channel, concurrency=cfg.worker.concurrency_per_class)(agent)
+    worker = faust.Worker(app, loglevel="warning", loop=loop, quiet=True, redirect_stdouts=False)
+    worker.spinner = None
+    worker.execute_from_commandline()
+
+
 # --- the benchmark ---------------------------------------------------------------------------------------------
-def _start_floor(dep: Deployment) -> subprocess.Popen[bytes]:
-    log = open(dep.log_dir / "floor-worker.log", "wb")
-    cmd = [sys.executable, "-m", "benchmarks.kafka_floor", "serve", str(dep.config_path)]
+def _start_floor(dep: Deployment, kind: str) -> subprocess.Popen[bytes]:
+    log = open(dep.log_dir / f"{kind}-worker.log", "wb")
+    cmd = [sys.executable, "-m", "benchmarks.kafka_floor", _SERVE[kind], str(dep.config_path)]
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 async def _one(kind: str, opts: FloorOptions) -> dict[str, Any]:
     """One run: a fresh deployment, the floor worker or ours, one step at ``opts.rate``."""
     async with deployment(f"floor-{kind}", [("svc", [MODEL])], **ONE_WORKER_SECTIONS) as dep:
-        floor = _start_floor(dep) if kind == FLOOR else None
+        floor = _start_floor(dep, kind) if kind in _SERVE else None
         pid = floor.pid if floor is not None else dep.start_worker().pid
         try:
             step = await measure_one_worker(dep, pid, opts.rate, opts.step_s)
@@ -120,7 +177,7 @@ async def _one(kind: str, opts: FloorOptions) -> dict[str, Any]:
                 floor.terminate()
                 floor.wait(10)
     print(
-        f"[floor] {kind:6s} worker {step['worker_cpu_ms_per_request']:.2f} ms/req, answered "
+        f"[floor] {kind:11s} worker {step['worker_cpu_ms_per_request']:.2f} ms/req, answered "
         f"{step['answered_rps_during']:.0f}/s, added p50 {step['added_p50_ms']:.1f} p99 {step['added_p99_ms']:.1f} ms",
         flush=True,
     )
@@ -129,7 +186,7 @@ async def _one(kind: str, opts: FloorOptions) -> dict[str, Any]:
 
 async def run(opts: FloorOptions) -> dict[str, Any]:
     """Floor and ours interleaved, ``repeats`` times each; the ratio of their worker CPU per request."""
-    runs: dict[str, list[dict[str, Any]]] = {FLOOR: [], "ours": []}
+    runs: dict[str, list[dict[str, Any]]] = {FLOOR: [], FAUST_FLOOR: [], "ours": []}
     for _ in range(opts.repeats):
         for kind in runs:
             runs[kind].append(await _one(kind, opts))
@@ -139,6 +196,8 @@ async def run(opts: FloorOptions) -> dict[str, Any]:
         "worker_cpu_ms_per_request": cpu,
         "mean_ms": mean,
         "ours_over_floor": mean["ours"] / mean[FLOOR],
+        "faust_floor_over_floor": mean[FAUST_FLOOR] / mean[FLOOR],
+        "ours_over_faust_floor": mean["ours"] / mean[FAUST_FLOOR],
         "added_p50_ms": {k: [s["added_p50_ms"] for s in v] for k, v in runs.items()},
         "added_p99_ms": {k: [s["added_p99_ms"] for s in v] for k, v in runs.items()},
         "setup": {"rate": opts.rate, "step_s": opts.step_s, "repeats": opts.repeats},
@@ -156,7 +215,10 @@ async def run(opts: FloorOptions) -> dict[str, Any]:
             for k in runs
         ],
     )
-    print(f"\nours / floor: {out['ours_over_floor']:.2f}\nwrote {path}")
+    print(
+        f"\nours / floor: {out['ours_over_floor']:.2f}; Faust floor / floor: {out['faust_floor_over_floor']:.2f}; "
+        f"ours / Faust floor: {out['ours_over_faust_floor']:.2f}\nwrote {path}"
+    )
     _plot(out, RESULTS_DIR / f"{opts.name}.png")
     return out
 
@@ -172,12 +234,12 @@ def _plot(out: dict[str, Any], path: Path) -> None:
 
     names = list(out["worker_cpu_ms_per_request"])
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.bar(names, [out["mean_ms"][n] for n in names], color=["tab:gray", "tab:blue"])
+    ax.bar(names, [out["mean_ms"][n] for n in names], color=["tab:gray", "tab:olive", "tab:blue"][: len(names)])
     for i, n in enumerate(names):
         runs = out["worker_cpu_ms_per_request"][n]
         ax.plot([i] * len(runs), runs, "k.")
     ax.set_ylabel("worker CPU ms / request")
-    ax.set_title(f"bare aiokafka + aiohttp worker vs ours, {out['setup']['rate']:.0f} req/s")
+    ax.set_title(f"bare aiokafka, bare Faust and ours, {out['setup']['rate']:.0f} req/s")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -186,5 +248,7 @@ def _plot(out: dict[str, Any], path: Path) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve":
         asyncio.run(serve(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "serve-faust":
+        serve_faust(sys.argv[2])
     else:
         sys.exit("usage: python -m benchmarks.kafka_floor serve CONFIG (the benchmark: python -m benchmarks floor)")
