@@ -17,7 +17,7 @@ from infra.providers.http_errors import backend_fault, timeout_error
 from infra.providers.pool import BackendPool
 from schemas.errors import ProviderError
 from schemas.events import ChatRequest
-from schemas.protocols import ProviderCall, ProviderResult
+from schemas.protocols import Provider, ProviderCall, ProviderResult
 
 __all__ = ["AttemptResult", "AttemptStatus", "ProviderCaller"]
 
@@ -95,10 +95,13 @@ class ProviderCaller:
         t0 = self._clock()
         stream = current_stream(request)
         sent_before = stream.sent if stream is not None else 0
+        provider = self._pool.get(candidate.backend)
         try:
-            # the adapters bound the whole call themselves; this bounds one that ignores ``timeout_s`` (a plugin)
-            async with asyncio.timeout(timeout):
-                result = await self._complete(call, candidate, stream)
+            if getattr(provider, "bounds_call_time", False):  # the built-in adapters: one timer, theirs
+                result = await self._complete(provider, call, candidate, stream)
+            else:  # a plugin may ignore ``timeout_s``: bound it here
+                async with asyncio.timeout(timeout):
+                    result = await self._complete(provider, call, candidate, stream)
         except TimeoutError:
             exc = timeout_error(candidate.backend, timeout)
             return self._failed(candidate, exc, (self._clock() - t0) * 1000, broke_stream=_sent(stream, sent_before))
@@ -112,10 +115,11 @@ class ProviderCaller:
         self._record(candidate.backend, True, elapsed)
         return AttemptResult(AttemptStatus.OK, elapsed, result=result)
 
-    async def _complete(self, call: ProviderCall, candidate: Candidate, stream: ChunkStream | None) -> ProviderResult:
+    async def _complete(
+        self, provider: Provider, call: ProviderCall, candidate: Candidate, stream: ChunkStream | None
+    ) -> ProviderResult:
         """The whole answer, or (a streamed request) the answer streamed: each delta goes out as a chunk. A
         provider without ``stream`` sends its whole answer as one chunk."""
-        provider = self._pool.get(candidate.backend)
         if stream is None:
             return await provider.complete(call)
         on_delta = stream.for_backend(candidate.backend, candidate.model)

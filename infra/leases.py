@@ -13,6 +13,7 @@ every tenant on purpose (fairness between tenants is the scheduler's job, their 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -59,12 +60,13 @@ class LocalLeases:
 
     def __init__(self) -> None:
         self._held: dict[str, set[str]] = {}
+        self._ids = itertools.count()  # unique within this process is enough (no uuid per call)
 
     async def try_acquire(self, key: str, cap: int) -> Lease | None:
         held = self._held.setdefault(key, set())
         if len(held) >= cap:
             return None
-        lease = Lease(key, uuid.uuid4().hex, local=True)
+        lease = Lease(key, str(next(self._ids)), local=True)
         held.add(lease.lease_id)
         return lease
 

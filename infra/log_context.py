@@ -109,6 +109,8 @@ def log_response(
     **fields: Any,
 ) -> None:
     """The outcome line of a terminal ``response`` (``content``: from :func:`content_fields`, when enabled)."""
+    if not _outcomes.isEnabledFor(logging.INFO):
+        return  # the line is off: do not gather its fields
     if dead_letter is not None:
         kind = OutcomeKind.DEAD_LETTERED
     elif response.status != "ok":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -20,6 +20,11 @@ __all__ = ["HttpJsonProvider"]
 
 class HttpJsonProvider:
     """Subclasses say where to POST, what to send and how to read the answer; this class does the rest."""
+
+    #: ``complete`` and ``stream`` end within ``call.timeout_s`` on their own (one overall deadline each), so the
+    #: caller need not arm a second timer around them (see ``agents.provider_call``); a subclass that overrides
+    #: either without that bound must set this False
+    bounds_call_time: ClassVar[bool] = True
 
     def __init__(self, backend: BackendConfig, client: httpx.AsyncClient, api_key: str | None) -> None:
         self.name = backend.name

@@ -60,3 +60,34 @@ async def test_the_time_left_before_the_deadline_shortens_the_timeout() -> None:
     await pool.aclose()
     assert attempt.error is not None and attempt.error.code == ErrorCode.PROVIDER_TIMEOUT
     assert loop.time() - t0 < 1.0
+
+
+class _Bounded:
+    """A provider that bounds its own calls (as the built-in adapters do): the caller arms no timer of its own,
+    so this one, slower than its timeout on purpose, is not cut off; it is told the shortened timeout."""
+
+    name = "bounded"
+    bounds_call_time = True
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    async def complete(self, call: ProviderCall) -> ProviderResult:
+        self.timeouts.append(call.timeout_s)
+        await asyncio.sleep(0.1)
+        return ProviderResult(content="late but trusted", model=call.model)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_provider_that_bounds_its_own_calls_gets_the_timeout_and_no_second_timer() -> None:
+    provider = _Bounded()
+    registry = ProviderRegistry()
+    registry.register("openai", lambda backend, client, key: provider)
+    backend = BackendConfig(name="b1", base_url="http://unused.invalid/v1", models=["m"], timeout_s=30.0)
+    pool = BackendPool([backend], registry)
+    attempt = await ProviderCaller(pool).call(_request(), Candidate("b1", "m"), time_left_s=0.05)
+    await pool.aclose()
+    assert attempt.status is AttemptStatus.OK  # the caller's own timer would have cut it at 0.05 s
+    assert provider.timeouts == [0.05]  # the deadline still shortens the timeout the adapter enforces
