@@ -11,7 +11,7 @@ import time
 import pytest
 
 from benchmarks.profile_top import summarise
-from benchmarks.service_bench import _box_budget, _Cpu, _epoch, _sustained, cpu_ticks, infra_pids
+from benchmarks.service_bench import _box_budget, _Cpu, _epoch, _summary, _sustained, cpu_ticks, infra_pids
 
 
 def test_a_flat_small_backlog_is_sustained() -> None:
@@ -70,6 +70,18 @@ def test_the_box_bill_adds_every_process_and_caps_the_rate() -> None:
     assert 2000 / 5.8 < budget["ceiling_with_a_free_worker_rps"] < 2000 / 5.2
     assert set(budget["around_worker_by_process_ms"]) == {"loadgen", "provider", "broker", "redis"}
     assert _box_budget({"steps": [{"rate": 100, "sustained": False, **bill}]}, cores=2) == {}
+
+
+def test_the_figures_at_100_come_from_the_100_step_whatever_the_ladder_starts_at() -> None:
+    steps = [
+        {"rate": r, "sustained": True, "added_p50_ms": r / 10, "added_p99_ms": r / 5, "worker_cpu_ms_per_request": r}
+        for r in (10, 50, 100, 150)
+    ]
+    summary = _summary({"one_worker": {"steps": steps, "sustained_rps": 150.0}, "setup": {"cores": 2}})
+    assert summary["worker_cpu_ms_per_request_at_100"] == 100
+    assert (summary["added_p50_ms_at_100"], summary["added_p99_ms_at_100"]) == (10, 20)
+    no_100 = _summary({"one_worker": {"steps": steps[:2], "sustained_rps": 50.0}, "setup": {"cores": 2}})
+    assert no_100["worker_cpu_ms_per_request_at_100"] is None  # not a figure of another rate under its name
 
 
 def test_the_broker_and_redis_are_found_by_their_ports() -> None:
