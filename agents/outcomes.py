@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.retry_planner import GiveUp, RetryPlan, WaitNotice
 from agents.round_state import RoundState
@@ -66,16 +67,12 @@ class OutcomeBuilder:
     def success(self, round_: RoundState, candidate: Candidate, result: ProviderResult) -> Outcome:
         """The provider's answer, priced, with the round's routing record and where the time went."""
         last = round_.retry.attempts[-1]
-        request = round_.request
         decision = round_.decision
         decision.served = f"{candidate.backend}/{candidate.model}"  # the cache keys the answer by it
         usage = result.usage
         # one constructor call: validating the fields once costs less than a bare response and a dozen assignments
-        response = ChatResponse(
-            request_id=request.request_id,
-            tenant=request.tenant,
-            priority=request.priority,
-            worker=self._worker_id,
+        response = self._base(
+            round_.request,
             model=result.model,
             backend=last.backend,
             provider=self._pool.config(last.backend).provider,
@@ -236,7 +233,12 @@ class OutcomeBuilder:
     def _since(self, started: float) -> float:
         return (self.clock() - started) * 1000
 
-    def _base(self, request: ChatRequest) -> ChatResponse:
+    def _base(self, request: ChatRequest, **fields: Any) -> ChatResponse:
+        """The response to ``request`` from this worker, with ``fields`` set in the same constructor call."""
         return ChatResponse(
-            request_id=request.request_id, tenant=request.tenant, priority=request.priority, worker=self._worker_id
+            request_id=request.request_id,
+            tenant=request.tenant,
+            priority=request.priority,
+            worker=self._worker_id,
+            **fields,
         )

@@ -141,6 +141,8 @@ def serve_faust(config_path: str) -> None:
         async def send(self, topic: str, value: bytes, key: bytes | None) -> Any:
             return await app.send(topic, key=key, value=value, key_serializer="raw", value_serializer="raw")
 
+    producer = _Producer()
+
     for topic in topics.all_requests:
         channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
 
@@ -148,7 +150,7 @@ def serve_faust(config_path: str) -> None:
             manual = stream.noack()
             async for event in manual.events():
                 msg = event.message
-                await _answer(await http(), _Producer(), url, topics.responses, msg)
+                await _answer(await http(), producer, url, topics.responses, msg)
                 await manual.ack(event)
 
         agent.__name__ = agent.__qualname__ = f"floor_{topic.replace('.', '_').replace('-', '_')}"

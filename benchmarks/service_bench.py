@@ -499,7 +499,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     """The figures the issue's targets name."""
     one = results.get("one_worker") or {"steps": [], "sustained_rps": 0.0}
     # the latency target's rate: that step, wherever the ladder starts (no step at it, no figure)
-    at_100 = next((s for s in one["steps"] if s.get("rate") == TARGET_LATENCY_RATE), {})
+    at_100: dict[str, Any] = next((s for s in one["steps"] if s.get("rate") == TARGET_LATENCY_RATE), {})
     out: dict[str, Any] = {
         "sustained_rps_one_worker": one["sustained_rps"],
         "added_p50_ms_at_100": at_100.get("added_p50_ms"),
